@@ -1,0 +1,226 @@
+package media
+
+import (
+	"math"
+	"time"
+)
+
+// In-band DTMF: some trunks carry key presses as audio instead of RFC 4733 events.
+// The detector runs Goertzel filters at the eight DTMF frequencies over 20 ms
+// windows (160 samples: 50 Hz resolution, enough to keep the 73 Hz-apart low group
+// apart) advanced every 10 ms, so that detection does not depend on how a key's
+// tone lines up with our frames. A window holds a key when:
+//   - each of its two tones is at least MinLevel (default -36 dBFS, about -33 dBm0);
+//   - the twist is within what lines do to DTMF: the high tone at most 4 dB above or
+//     8 dB below the low tone;
+//   - each tone stands at least 8 dB above the other tones of its group;
+//   - the two tones hold at least 60 % of the window's energy: speech and noise
+//     spread their energy, a keypad does not;
+//   - neither tone has a second harmonic within 12 dB of it, which voiced speech has
+//     and a keypad does not.
+// A key is reported once two consecutive windows agree, i.e. once it has lasted
+// 30 ms: every tone of 40 ms or more is caught whatever its alignment, tones under
+// 30 ms never are. It is released after two consecutive windows without it (a pause
+// of 30 ms, so the 40 ms minimum pause always re-arms), so a single window lost to a
+// noise burst does not split one press into two.
+
+var (
+	dtmfRowFreqs = [4]float64{697, 770, 852, 941}
+	dtmfColFreqs = [4]float64{1209, 1336, 1477, 1633}
+	dtmfPad      = [4][4]byte{
+		{'1', '2', '3', 'A'},
+		{'4', '5', '6', 'B'},
+		{'7', '8', '9', 'C'},
+		{'*', '0', '#', 'D'},
+	}
+	// Goertzel coefficients of the 8 DTMF frequencies (rows then columns) and of
+	// their second harmonics; computed once, never written.
+	dtmfCoefs, dtmfHarmonicCoefs = func() (c, h [8]float64) {
+		for i, f := range append(dtmfRowFreqs[:], dtmfColFreqs[:]...) {
+			c[i], h[i] = goertzelCoef(f), goertzelCoef(2*f)
+		}
+		return c, h
+	}()
+)
+
+// Detection thresholds, as power ratios.
+const (
+	inbandWindow       = FrameSamples     // 20 ms
+	inbandHop          = FrameSamples / 2 // 10 ms
+	inbandOnWindows    = 2
+	inbandOffWindows   = 2
+	inbandDefaultLevel = -36.0 // dBFS per tone
+)
+
+var (
+	inbandReverseTwist = math.Pow(10, 4.0/10)  // high tone up to 4 dB above the low
+	inbandNormalTwist  = math.Pow(10, 8.0/10)  // high tone up to 8 dB below the low
+	inbandRelativePeak = math.Pow(10, 8.0/10)  // peak over the other tones of its group
+	inbandHarmonic     = math.Pow(10, 12.0/10) // tone over its second harmonic
+	inbandToTotal      = 0.6                   // share of window energy in the two tones
+)
+
+// InbandDetector finds DTMF key presses in 8 kHz linear audio. The zero value is
+// ready to use. One detector per inbound stream; not safe for concurrent use.
+type InbandDetector struct {
+	// MinLevel is the weakest tone accepted, in dBFS per tone (see ToneLevel).
+	// Zero means -36 dBFS.
+	MinLevel float64
+
+	hist, cur [inbandHop]int16 // previous and current half windows
+	nCur      int              // samples in cur
+	haveHist  bool
+
+	cand     byte // key seen in the latest windows, 0 for none
+	candHits int  // consecutive windows holding cand
+	down     byte // key reported and not yet released, 0 for none
+	misses   int  // consecutive windows without down
+
+	pending     Digit // reported but not yet returned (only with frames over 160 samples)
+	havePending bool
+	digits      uint64
+}
+
+// Digits returns how many key presses the detector has reported.
+func (d *InbandDetector) Digits() uint64 { return d.digits }
+
+// Reset forgets the audio seen so far, e.g. when the stream restarts after hold.
+func (d *InbandDetector) Reset() {
+	n := d.digits
+	level := d.MinLevel
+	*d = InbandDetector{MinLevel: level, digits: n}
+}
+
+// Process takes the next samples of the stream (normally one 160-sample frame;
+// any length works) and returns a key press when one is confirmed in them. now is
+// when the samples arrived and becomes the Digit's At; Duration is how long the tone
+// had lasted when it was confirmed (30 ms or a little more). It does not allocate.
+func (d *InbandDetector) Process(pcm []int16, now time.Time) (Digit, bool) {
+	for len(pcm) > 0 {
+		n := copy(d.cur[d.nCur:], pcm)
+		d.nCur += n
+		pcm = pcm[n:]
+		if d.nCur < inbandHop {
+			break
+		}
+		if d.haveHist {
+			d.step(d.classify(), now)
+		}
+		d.hist, d.nCur, d.haveHist = d.cur, 0, true
+	}
+	if d.havePending {
+		d.havePending = false
+		return d.pending, true
+	}
+	return Digit{}, false
+}
+
+// step advances the press state machine by one window holding key k (0: none).
+func (d *InbandDetector) step(k byte, now time.Time) {
+	if k != 0 && k == d.cand {
+		d.candHits++
+	} else {
+		d.cand, d.candHits = k, 0
+		if k != 0 {
+			d.candHits = 1
+		}
+	}
+	if d.down != 0 {
+		if k == d.down {
+			d.misses = 0
+		} else if d.misses++; d.misses >= inbandOffWindows {
+			d.down, d.misses = 0, 0
+		}
+	}
+	if d.cand != 0 && d.cand != d.down && d.candHits >= inbandOnWindows {
+		d.down, d.misses = d.cand, 0
+		d.digits++
+		if !d.havePending {
+			d.pending = Digit{
+				Key:      d.cand,
+				At:       now,
+				Duration: time.Duration(inbandWindow+(d.candHits-1)*inbandHop) * (time.Second / SampleRate),
+				Source:   DigitInband,
+			}
+			d.havePending = true
+		}
+	}
+}
+
+// classify returns the key held by the window hist+cur, or 0.
+func (d *InbandDetector) classify() byte {
+	a, b := d.hist[:], d.cur[:]
+	var energy float64
+	for _, x := range a {
+		energy += float64(x) * float64(x)
+	}
+	for _, x := range b {
+		energy += float64(x) * float64(x)
+	}
+	level := d.MinLevel
+	if level == 0 {
+		level = inbandDefaultLevel
+	}
+	// A tone of peak A has Goertzel power (A·N/2)² and energy A²·N/2.
+	const n = float64(inbandWindow)
+	minAmp := 32768 * math.Pow(10, level/20)
+	minPower := minAmp * minAmp * n * n / 4
+	if energy < minAmp*minAmp*n { // two tones at the minimum level
+		return 0
+	}
+	var p [8]float64
+	goertzel8(&p, a, b)
+	r, c := 0, 4
+	for i := 1; i < 4; i++ {
+		if p[i] > p[r] {
+			r = i
+		}
+		if p[4+i] > p[c] {
+			c = 4 + i
+		}
+	}
+	pr, pc := p[r], p[c]
+	switch {
+	case pr < minPower || pc < minPower:
+		return 0
+	case pc > pr*inbandReverseTwist || pr > pc*inbandNormalTwist:
+		return 0
+	case 2*(pr+pc) < inbandToTotal*n*energy:
+		return 0
+	}
+	for i := 0; i < 4; i++ {
+		if i != r && p[i]*inbandRelativePeak > pr {
+			return 0
+		}
+		if 4+i != c && p[4+i]*inbandRelativePeak > pc {
+			return 0
+		}
+	}
+	if goertzel(dtmfHarmonicCoefs[r], a, b)*inbandHarmonic > pr ||
+		goertzel(dtmfHarmonicCoefs[c], a, b)*inbandHarmonic > pc {
+		return 0
+	}
+	return dtmfPad[r][c-4]
+}
+
+// goertzel8 runs the eight DTMF filters in one pass: eight independent recurrences
+// per sample keep the CPU's multipliers busy where eight passes would each wait on
+// one dependency chain.
+func goertzel8(p *[8]float64, a, b []int16) {
+	var s1, s2 [8]float64
+	c := &dtmfCoefs
+	run := func(xs []int16) {
+		for _, v := range xs {
+			x := float64(v)
+			for i := range 8 {
+				s0 := x + c[i]*s1[i] - s2[i]
+				s2[i], s1[i] = s1[i], s0
+			}
+		}
+	}
+	run(a)
+	run(b)
+	for i := range 8 {
+		p[i] = s1[i]*s1[i] + s2[i]*s2[i] - c[i]*s1[i]*s2[i]
+	}
+}
