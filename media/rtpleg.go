@@ -1,0 +1,728 @@
+package media
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// RTPLegOptions configure one leg.
+type RTPLegOptions struct {
+	ID string // for logs: the call id
+	// InbandDTMF runs a Goertzel detector on inbound audio, for trunks that send DTMF as audio.
+	InbandDTMF bool
+	// RTPTimeout ends the leg's Timeout channel after this long without inbound RTP while
+	// receiving is expected (not on hold). 0 disables.
+	RTPTimeout time.Duration
+}
+
+// Remote is what the far end signalled in SDP.
+type Remote struct {
+	Addr   netip.AddrPort // where to send RTP (the signalled address; latching may override)
+	RTCP   netip.AddrPort // where to send RTCP; zero means Addr's port + 1
+	Codec  Codec
+	DTMFPT uint8 // payload type of telephone-event; 0 means none offered
+	Send   bool  // we send audio (the peer is not sendonly/inactive towards us)
+	Recv   bool  // the peer sends audio to us
+}
+
+// LegStats are one leg's RTP figures, for the calls API.
+type LegStats struct {
+	Local          string  `json:"local"`
+	Remote         string  `json:"remote"`
+	Codec          string  `json:"codec"`
+	PacketsIn      uint64  `json:"packets_in"`
+	PacketsOut     uint64  `json:"packets_out"`
+	Lost           int64   `json:"lost"`
+	JitterMs       float64 `json:"jitter_ms"`
+	Dropped        uint64  `json:"dropped"`
+	Late           uint64  `json:"late"`
+	LatchChanges   uint64  `json:"latch_changes"`
+	RemoteLossFrac float64 `json:"remote_reported_loss"`
+}
+
+// RTPLeg is a media.Leg over RTP/AVP with G.711: one local port pair, paced by the shared clock.
+type RTPLeg struct {
+	e        *Engine
+	id       string
+	opts     RTPLegOptions
+	conn     *net.UDPConn
+	rtcpConn *net.UDPConn
+	port     int
+	local    netip.AddrPort
+	pacer    *pacer
+	log      *slog.Logger
+
+	// signalled parameters, swapped whole on (re-)negotiation
+	remote  atomic.Pointer[Remote]
+	sendTo  atomic.Pointer[netip.AddrPort] // current RTP destination (after latching)
+	relatch atomic.Bool                    // set on renegotiation: latch again
+
+	out       atomic.Pointer[sourceBox]
+	tapsIn    atomic.Pointer[[]Sink]
+	tapsOut   atomic.Pointer[[]Sink]
+	tapMu     sync.Mutex
+	in        inboundRing
+	digits    chan Digit
+	dtmfOut   DTMFSender
+	started   atomic.Bool
+	closed    atomic.Bool
+	done      chan struct{}
+	timeout   chan struct{}
+	timedOut  atomic.Bool
+	onTimeout atomic.Pointer[func()]
+	resume    atomic.Bool // the next packet carries the marker bit (start, resume from hold)
+	readDone  chan struct{}
+	close1    sync.Once
+
+	// clock side (only the pacer goroutine touches these after Start)
+	start      time.Time
+	frames     int64
+	ssrc       uint32
+	seq        uint16
+	ts         uint32
+	txBuf      [12 + FrameSamples]byte
+	inFrame    [FrameSamples]byte
+	pcm        [FrameSamples]int16
+	inband     *InbandDetector
+	nextRTCP   time.Time
+	rtcpBuf    [1500]byte
+	sentOctets uint32
+
+	// receive side (only the read goroutine touches these)
+	jbMu      sync.Mutex
+	jb        *jitterBuffer
+	latched   bool
+	latchAddr netip.AddrPort
+	latchSSRC uint32
+	lastSeq   uint16
+	rxs       rxStats
+	dtmfIn    DTMFReceiver
+
+	// figures read by Stats from any goroutine
+	lastRx     atomic.Int64 // unix nanos of the last accepted packet
+	nIn, nOut  atomic.Uint64
+	nDrop      atomic.Uint64
+	nLate      atomic.Uint64
+	nLatch     atomic.Uint64
+	lostNow    atomic.Int64
+	jitterBits atomic.Uint64 // float64 seconds
+	remoteLoss atomic.Uint64 // float64 fraction
+}
+
+type sourceBox struct{ src Source }
+
+var _ Leg = (*RTPLeg)(nil)
+
+// NewRTPLeg binds a local port pair for a new call. Configure it with the far end's SDP,
+// then Start it. Close releases the ports.
+func (e *Engine) NewRTPLeg(opts RTPLegOptions) (*RTPLeg, error) {
+	if e.closed.Load() {
+		return nil, errors.New("media: engine closed")
+	}
+	c, rc, port, err := e.listenPair()
+	if err != nil {
+		return nil, err
+	}
+	l := &RTPLeg{
+		e: e, id: opts.ID, opts: opts, conn: c, rtcpConn: rc, port: port,
+		local:    netip.AddrPortFrom(e.cfg.BindIP, uint16(port)),
+		log:      e.log.With("call_id", opts.ID),
+		digits:   make(chan Digit, 32),
+		done:     make(chan struct{}),
+		timeout:  make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	var rnd [10]byte
+	_, _ = rand.Read(rnd[:])
+	l.ssrc = binary.BigEndian.Uint32(rnd[0:])
+	l.seq = binary.BigEndian.Uint16(rnd[4:])
+	l.ts = binary.BigEndian.Uint32(rnd[6:])
+	l.resume.Store(true)
+	l.tapsIn.Store(&[]Sink{})
+	l.tapsOut.Store(&[]Sink{})
+	l.jb = newJitterBuffer(PCMU, uint32(e.cfg.JitterDelay/time.Second*SampleRate)+uint32(e.cfg.JitterDelay%time.Second*SampleRate/time.Second))
+	l.in.codec = PCMU
+	if opts.InbandDTMF {
+		l.inband = &InbandDetector{}
+	}
+	return l, nil
+}
+
+// LocalAddr is the RTP address to put in our SDP.
+func (l *RTPLeg) LocalAddr() netip.AddrPort { return l.local }
+
+// Configure applies the far end's signalled parameters; it may be called again on re-INVITE
+// (hold, resume, a new address). A new address makes the leg latch again.
+func (l *RTPLeg) Configure(r Remote) {
+	old := l.remote.Load()
+	rc := r
+	l.remote.Store(&rc)
+	if old == nil || old.Addr != r.Addr {
+		a := r.Addr
+		l.sendTo.Store(&a)
+		l.relatch.Store(true)
+	}
+	if old == nil || old.Codec != r.Codec {
+		l.jbMu.Lock()
+		l.jb = newJitterBuffer(r.Codec, l.jb.delay)
+		l.jbMu.Unlock()
+		l.in.mu.Lock()
+		l.in.codec = r.Codec
+		l.in.mu.Unlock()
+	}
+	if old != nil && !old.Send && r.Send {
+		l.resume.Store(true)
+	}
+	if r.Recv {
+		l.lastRx.Store(time.Now().UnixNano()) // the timeout counts from now, not from the hold
+	}
+}
+
+// Start begins pacing and receiving. The leg must have been configured.
+func (l *RTPLeg) Start() error {
+	if l.remote.Load() == nil {
+		return errors.New("media: leg started before it was configured")
+	}
+	if l.started.Swap(true) {
+		return nil
+	}
+	l.start = time.Now()
+	l.nextRTCP = l.start.Add(l.e.cfg.RTCPInterval)
+	l.lastRx.Store(l.start.UnixNano())
+	l.pacer = l.e.pickPacer()
+	l.e.m.legs.Inc()
+	go l.readLoop()
+	l.pacer.add(l, l.start)
+	return nil
+}
+
+// Codec is the negotiated codec.
+func (l *RTPLeg) Codec() Codec {
+	if r := l.remote.Load(); r != nil {
+		return r.Codec
+	}
+	return PCMU
+}
+
+func (l *RTPLeg) Inbound() Source { return l.in.reader() }
+
+func (l *RTPLeg) SetOutbound(src Source) {
+	if src == nil {
+		l.out.Store(nil)
+		return
+	}
+	l.out.Store(&sourceBox{src})
+}
+
+func (l *RTPLeg) Tap(dir Direction, s Sink) (remove func()) {
+	p := &l.tapsIn
+	if dir == ToParty {
+		p = &l.tapsOut
+	}
+	l.tapMu.Lock()
+	old := *p.Load()
+	next := append(append(make([]Sink, 0, len(old)+1), old...), s)
+	p.Store(&next)
+	l.tapMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.tapMu.Lock()
+			defer l.tapMu.Unlock()
+			cur := *p.Load()
+			next := make([]Sink, 0, len(cur))
+			removed := false
+			for _, x := range cur {
+				if !removed && x == s {
+					removed = true
+					continue
+				}
+				next = append(next, x)
+			}
+			p.Store(&next)
+		})
+	}
+}
+
+func (l *RTPLeg) Digits() <-chan Digit     { return l.digits }
+func (l *RTPLeg) Done() <-chan struct{}    { return l.done }
+func (l *RTPLeg) Timeout() <-chan struct{} { return l.timeout }
+
+// InjectDigit delivers a digit that came by signalling (SIP INFO).
+func (l *RTPLeg) InjectDigit(d Digit) {
+	l.e.m.digitINFO.Inc()
+	l.deliver(d)
+}
+
+// SendDTMF queues RFC 4733 digits towards the party (each key dur long).
+func (l *RTPLeg) SendDTMF(keys string, dur time.Duration) error {
+	r := l.remote.Load()
+	if r == nil || r.DTMFPT == 0 {
+		return errors.New("media: the far end offered no telephone-event")
+	}
+	return l.dtmfOut.Enqueue(keys, dur)
+}
+
+func (l *RTPLeg) deliver(d Digit) {
+	select {
+	case l.digits <- d:
+	default:
+		l.e.m.digitOverflow.Inc()
+	}
+}
+
+// Close stops the leg and releases its ports; it is safe to call more than once.
+func (l *RTPLeg) Close() error {
+	l.close1.Do(func() {
+		l.closed.Store(true)
+		if l.started.Load() {
+			l.pacer.remove(l, l.start)
+			l.e.m.legs.Dec()
+		}
+		l.conn.Close()
+		l.rtcpConn.Close()
+		if l.started.Load() {
+			<-l.readDone
+		}
+		l.e.ports.put(l.port)
+		close(l.done)
+	})
+	return nil
+}
+
+// Stats reads the leg's figures.
+func (l *RTPLeg) Stats() LegStats {
+	s := LegStats{
+		Local:          l.local.String(),
+		Codec:          l.Codec().String(),
+		PacketsIn:      l.nIn.Load(),
+		PacketsOut:     l.nOut.Load(),
+		Lost:           l.lostNow.Load(),
+		JitterMs:       math.Float64frombits(l.jitterBits.Load()) * 1000,
+		Dropped:        l.nDrop.Load(),
+		Late:           l.nLate.Load(),
+		LatchChanges:   l.nLatch.Load(),
+		RemoteLossFrac: math.Float64frombits(l.remoteLoss.Load()),
+	}
+	if a := l.sendTo.Load(); a != nil {
+		s.Remote = a.String()
+	}
+	return s
+}
+
+// tick runs on the media clock: it sends every frame that is due, computed from the
+// absolute start time, catching up at most a few frames after a stall.
+func (l *RTPLeg) tick(now time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.e.m.legPanics.Inc()
+			l.log.Error("media: panic in leg; ending the leg", "panic", fmt.Sprint(r))
+			go l.Close()
+		}
+	}()
+	if l.closed.Load() {
+		return
+	}
+	due := int64(now.Sub(l.start)/FrameDuration) + 1
+	n := due - l.frames
+	if n <= 0 {
+		return
+	}
+	const maxCatchUp = 3
+	if n > maxCatchUp { // a long stall: skip, keeping the RTP clock true to real time
+		skipped := n - maxCatchUp
+		l.frames += skipped
+		l.ts += uint32(skipped) * FrameSamples
+		n = maxCatchUp
+	}
+	for ; n > 0; n-- {
+		l.frame()
+		l.frames++
+	}
+	r := l.remote.Load()
+	if l.opts.RTPTimeout > 0 && r.Recv && !l.timedOut.Load() &&
+		now.UnixNano()-l.lastRx.Load() > int64(l.opts.RTPTimeout) {
+		l.timedOut.Store(true)
+		close(l.timeout)
+		if f := l.onTimeout.Load(); f != nil {
+			go (*f)()
+		}
+	}
+	if now.After(l.nextRTCP) {
+		l.nextRTCP = now.Add(l.e.cfg.RTCPInterval)
+		l.rtcp(r)
+	}
+}
+
+// frame produces one 20 ms frame in each direction.
+func (l *RTPLeg) frame() {
+	r := l.remote.Load()
+	codec := r.Codec
+
+	// What the party said: de-jitter, publish to readers, detect, tap.
+	l.jbMu.Lock()
+	l.jb.pop(l.inFrame[:])
+	l.jbMu.Unlock()
+	l.in.produce(l.inFrame[:])
+	if l.inband != nil {
+		DecodeFrame(codec, l.pcm[:], l.inFrame[:])
+		if d, ok := l.inband.Process(l.pcm[:], time.Now()); ok {
+			l.e.m.digitInband.Inc()
+			l.deliver(d)
+		}
+	}
+	for _, s := range *l.tapsIn.Load() {
+		s.WriteFrame(codec, l.inFrame[:])
+	}
+
+	// What the party hears.
+	payload := l.txBuf[12:]
+	if b := l.out.Load(); b == nil || !b.src.ReadFrame(codec, payload) {
+		FillSilence(codec, payload)
+	}
+	for _, s := range *l.tapsOut.Load() {
+		s.WriteFrame(codec, payload)
+	}
+	ts := l.ts
+	l.ts += FrameSamples
+	if !r.Send {
+		l.resume.Store(true)
+		return
+	}
+	dst := l.sendTo.Load()
+	if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
+		return
+	}
+	pt := uint8(codec)
+	marker := l.resume.Load()
+	pkt := l.txBuf[:]
+	if r.DTMFPT != 0 {
+		var ev [4]byte
+		if n, evTS, m, active := l.dtmfOut.Next(ev[:], ts); active {
+			pt, marker, ts = r.DTMFPT, m, evTS
+			copy(payload, ev[:n])
+			pkt = l.txBuf[:12+n]
+		}
+	}
+	l.resume.Store(false)
+	pkt[0] = 0x80
+	pkt[1] = pt
+	if marker {
+		pkt[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(pkt[2:], l.seq)
+	binary.BigEndian.PutUint32(pkt[4:], ts)
+	binary.BigEndian.PutUint32(pkt[8:], l.ssrc)
+	l.seq++
+	if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
+		l.nOut.Add(1)
+		l.e.m.tx.Inc()
+		l.sentOctets += uint32(len(pkt) - 12)
+	}
+}
+
+func (l *RTPLeg) readLoop() {
+	defer close(l.readDone)
+	buf := make([]byte, 1500)
+	var h rtp.Header
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP port unreachable and the like: keep listening
+		}
+		l.receive(buf[:n], from, time.Now(), &h)
+	}
+}
+
+// receive handles one inbound datagram: parse, latch, de-jitter or decode DTMF.
+// It never allocates in steady state; every rejection is counted.
+func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.Header) {
+	r := l.remote.Load()
+	if r == nil {
+		return
+	}
+	hl, err := h.Unmarshal(pkt)
+	if err != nil || h.Version != 2 || hl > len(pkt) {
+		l.drop(l.e.m.dropMalformed)
+		return
+	}
+	payload := pkt[hl:]
+	if h.Padding {
+		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {
+			l.drop(l.e.m.dropMalformed)
+			return
+		}
+		payload = payload[:len(payload)-int(payload[len(payload)-1])]
+	}
+	isAudio := h.PayloadType == uint8(r.Codec)
+	isDTMF := r.DTMFPT != 0 && h.PayloadType == r.DTMFPT
+	if !isAudio && !isDTMF {
+		if h.PayloadType != 13 { // comfort noise is expected and harmless
+			l.drop(l.e.m.dropPT)
+		}
+		return
+	}
+	// Symmetric RTP: send where the party really sends from. After latching, another
+	// source is accepted only if it continues the same stream (NAT rebinding).
+	if l.relatch.Swap(false) {
+		l.latched = false
+	}
+	switch {
+	case !l.latched:
+		l.latched, l.latchAddr, l.latchSSRC, l.lastSeq = true, from, h.SSRC, h.SequenceNumber
+		if cur := l.sendTo.Load(); cur == nil || *cur != from {
+			a := from
+			l.sendTo.Store(&a)
+			l.nLatch.Add(1)
+			l.e.m.latch.Inc()
+		}
+	case from != l.latchAddr:
+		if h.SSRC != l.latchSSRC || uint16(h.SequenceNumber-l.lastSeq-1) > 100 {
+			l.drop(l.e.m.dropSource)
+			return
+		}
+		l.latchAddr = from
+		a := from
+		l.sendTo.Store(&a)
+		l.nLatch.Add(1)
+		l.e.m.latch.Inc()
+	}
+	if h.SSRC == l.latchSSRC {
+		l.lastSeq = h.SequenceNumber
+	}
+	l.lastRx.Store(now.UnixNano())
+	l.nIn.Add(1)
+	l.e.m.rx.Inc()
+	if isDTMF {
+		if d, ok := l.dtmfIn.Handle(payload, h.SSRC, h.SequenceNumber, h.Timestamp, now); ok {
+			l.e.m.digitRFC.Inc()
+			l.deliver(d)
+		}
+		return
+	}
+	l.jbMu.Lock()
+	lost := l.rxs.update(h.SSRC, h.SequenceNumber, h.Timestamp, now)
+	l.lostNow.Store(l.rxs.lost())
+	ok := l.jb.push(h.SSRC, h.Timestamp, payload)
+	l.jbMu.Unlock()
+	if lost > 0 {
+		l.e.m.lost.Add(float64(lost))
+	}
+	if !ok {
+		l.nLate.Add(1)
+		l.e.m.dropLate.Inc()
+	}
+}
+
+func (l *RTPLeg) drop(c interface{ Inc() }) {
+	l.nDrop.Add(1)
+	c.Inc()
+}
+
+// rtcp sends a sender report with a reception report, and reads what the peer reported.
+// It runs every few seconds per leg, so it may allocate.
+func (l *RTPLeg) rtcp(r *Remote) {
+	for {
+		n, ok := recvNonBlocking(l.rtcpConn, l.rtcpBuf[:])
+		if !ok {
+			break
+		}
+		pkts, err := rtcp.Unmarshal(l.rtcpBuf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			var reports []rtcp.ReceptionReport
+			switch p := p.(type) {
+			case *rtcp.SenderReport:
+				reports = p.Reports
+			case *rtcp.ReceiverReport:
+				reports = p.Reports
+			}
+			for _, rr := range reports {
+				if rr.SSRC == l.ssrc {
+					l.remoteLoss.Store(math.Float64bits(float64(rr.FractionLost) / 256))
+				}
+			}
+		}
+	}
+	l.jbMu.Lock()
+	jit := l.rxs.jitterSeconds()
+	var rr []rtcp.ReceptionReport
+	if l.rxs.received > 0 {
+		rr = []rtcp.ReceptionReport{l.rxs.report()}
+	}
+	l.jbMu.Unlock()
+	l.jitterBits.Store(math.Float64bits(jit))
+	if rr != nil {
+		l.e.m.jitter.Observe(jit)
+	}
+	dst := l.sendTo.Load()
+	if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
+		return
+	}
+	to := r.RTCP
+	if !to.IsValid() {
+		to = netip.AddrPortFrom(dst.Addr(), dst.Port()+1)
+	}
+	now := time.Now()
+	sr := &rtcp.SenderReport{
+		SSRC:        l.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     l.ts,
+		PacketCount: uint32(l.nOut.Load()),
+		OctetCount:  l.sentOctets,
+	}
+	sr.Reports = rr
+	b, err := rtcp.Marshal([]rtcp.Packet{sr, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
+		Source: l.ssrc, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "hotline"}},
+	}}}})
+	if err == nil {
+		_, _ = l.rtcpConn.WriteToUDPAddrPort(b, to)
+	}
+}
+
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix() + ntpEpochOffset)
+	frac := uint64(t.Nanosecond()) * (1 << 32) / 1e9
+	return secs<<32 | frac
+}
+
+// inboundRing publishes the party's de-jittered frames to any number of readers,
+// each with its own position, so one party can be bridged, recorded and monitored at once.
+type inboundRing struct {
+	mu       sync.Mutex
+	codec    Codec
+	frames   [inboundFrames][FrameSamples]byte
+	produced int64
+}
+
+const inboundFrames = 8
+
+func (r *inboundRing) produce(p []byte) {
+	r.mu.Lock()
+	copy(r.frames[r.produced%inboundFrames][:], p)
+	r.produced++
+	r.mu.Unlock()
+}
+
+func (r *inboundRing) reader() Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &inboundReader{r: r, cursor: r.produced}
+}
+
+type inboundReader struct {
+	r      *inboundRing
+	cursor int64
+}
+
+// ReadFrame returns the next frame the party said after the last one this reader took.
+// A reader that fell behind skips ahead, so a bridge never builds up delay.
+func (rd *inboundReader) ReadFrame(c Codec, dst []byte) bool {
+	r := rd.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rd.cursor >= r.produced {
+		return false
+	}
+	if r.produced-rd.cursor > 2 {
+		rd.cursor = r.produced - 1
+	}
+	Transcode(r.codec, c, dst, r.frames[rd.cursor%inboundFrames][:])
+	rd.cursor++
+	return true
+}
+
+// rxStats follows RFC 3550 appendix A.1/A.8 for one source: loss and interarrival jitter.
+type rxStats struct {
+	ssrc               uint32
+	init               bool
+	baseSeq, maxSeq    uint16
+	cycles             uint32
+	received           uint32
+	expectedPrior      uint32
+	receivedPrior      uint32
+	transit            int64
+	jitter             float64 // timestamp units
+	lastArrivalSamples int64
+}
+
+// update records one packet and returns how many packets were newly found missing.
+func (s *rxStats) update(ssrc uint32, seq uint16, ts uint32, now time.Time) int {
+	arrival := now.UnixNano() * SampleRate / int64(time.Second)
+	if !s.init || ssrc != s.ssrc {
+		*s = rxStats{ssrc: ssrc, init: true, baseSeq: seq, maxSeq: seq, received: 1,
+			transit: arrival - int64(ts)}
+		return 0
+	}
+	s.received++
+	newLost := 0
+	delta := seq - s.maxSeq
+	if delta > 0 && delta < 0x8000 {
+		if seq < s.maxSeq {
+			s.cycles += 1 << 16
+		}
+		if delta > 1 {
+			newLost = int(delta - 1)
+		}
+		s.maxSeq = seq
+	}
+	transit := arrival - int64(ts)
+	d := transit - s.transit
+	s.transit = transit
+	if d < 0 {
+		d = -d
+	}
+	s.jitter += (float64(d) - s.jitter) / 16
+	return newLost
+}
+
+func (s *rxStats) expected() uint32 { return s.cycles + uint32(s.maxSeq) - uint32(s.baseSeq) + 1 }
+
+func (s *rxStats) lost() int64 {
+	if !s.init {
+		return 0
+	}
+	return int64(s.expected()) - int64(s.received)
+}
+
+func (s *rxStats) jitterSeconds() float64 { return s.jitter / SampleRate }
+
+func (s *rxStats) report() rtcp.ReceptionReport {
+	exp := s.expected()
+	expInt := exp - s.expectedPrior
+	recInt := s.received - s.receivedPrior
+	s.expectedPrior, s.receivedPrior = exp, s.received
+	var frac uint8
+	if lostInt := int64(expInt) - int64(recInt); expInt > 0 && lostInt > 0 {
+		frac = uint8(lostInt << 8 / int64(expInt))
+	}
+	lost := s.lost()
+	if lost < 0 {
+		lost = 0
+	}
+	return rtcp.ReceptionReport{
+		SSRC: s.ssrc, FractionLost: frac, TotalLost: uint32(lost) & 0xFFFFFF,
+		LastSequenceNumber: s.cycles | uint32(s.maxSeq), Jitter: uint32(s.jitter),
+	}
+}
+
+// OnTimeout sets a function called (on its own goroutine) when the RTP timeout passes.
+func (l *RTPLeg) OnTimeout(f func()) { l.onTimeout.Store(&f) }
