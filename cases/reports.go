@@ -1,0 +1,366 @@
+package cases
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Period is [From, To). The previous period is the same length just before.
+type Period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Previous is the period of the same length that ends where p starts.
+func (p Period) Previous() Period {
+	return Period{From: p.From.Add(-p.To.Sub(p.From)), To: p.From}
+}
+
+func (p Period) check() error {
+	if p.From.IsZero() || p.To.IsZero() || !p.To.After(p.From) {
+		return invalid("period", "needs from < to")
+	}
+	if p.To.Sub(p.From) > 3*366*24*time.Hour {
+		return invalid("period", "is longer than three years")
+	}
+	return nil
+}
+
+// CountRow is one line of a count report. Change is (Count-PrevCount)/PrevCount,
+// absent when there was nothing in the previous period.
+type CountRow struct {
+	Key       string   `json:"key"`
+	Name      string   `json:"name,omitempty"`
+	Count     int64    `json:"count"`
+	Share     float64  `json:"share"`
+	PrevCount int64    `json:"prev_count"`
+	Change    *float64 `json:"change,omitempty"`
+}
+
+// CountReport counts cases by a dimension, with the previous period beside.
+type CountReport struct {
+	Period    Period     `json:"period"`
+	Prev      Period     `json:"prev"`
+	Total     int64      `json:"total"`
+	PrevTotal int64      `json:"prev_total"`
+	Rows      []CountRow `json:"rows"`
+}
+
+// RepeatRow is a caller or a place with several cases in the period.
+type RepeatRow struct {
+	Key          string `json:"key"`
+	Cases        int64  `json:"cases"`
+	Open         int64  `json:"open"`
+	Confidential bool   `json:"confidential"` // some of them are confidential: mask Key for unauthorised users
+}
+
+// DeptRow is a department's KPIs over the cases dispatched to it in the period.
+// OnTimeRate = on time / (on time + late), where late counts replies after
+// the deadline and unreplied cases past it; ResolutionRate = resolved /
+// replied; SatisfactionRate = (satisfied + basically satisfied) / evaluated.
+type DeptRow struct {
+	Dept             string  `json:"dept"`
+	Name             string  `json:"name,omitempty"`
+	Dispatched       int64   `json:"dispatched"`
+	Replied          int64   `json:"replied"`
+	OnTime           int64   `json:"on_time"`
+	Late             int64   `json:"late"`
+	Resolved         int64   `json:"resolved"`
+	Evaluated        int64   `json:"evaluated"`
+	Satisfied        int64   `json:"satisfied"`
+	OnTimeRate       float64 `json:"on_time_rate"`
+	ResolutionRate   float64 `json:"resolution_rate"`
+	SatisfactionRate float64 `json:"satisfaction_rate"`
+}
+
+// AnswerRates are the 12345 service levels from call events: the share of
+// offered calls answered within 15 s, and within 24 h (a callback counts,
+// with its real delay).
+type AnswerRates struct {
+	Period        Period  `json:"period"`
+	Offered       int64   `json:"offered"`
+	Answered      int64   `json:"answered"`
+	AnsweredIn15s int64   `json:"answered_in_15s"`
+	AnsweredIn24h int64   `json:"answered_in_24h"`
+	Abandoned     int64   `json:"abandoned"`
+	Rate15s       float64 `json:"rate_15s"`
+	Rate24h       float64 `json:"rate_24h"`
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func (s *SQLStore) countBy(ctx context.Context, col string, p Period) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM cases WHERE created_us >= $1 AND created_us < $2 GROUP BY `+col,
+		p.From.UnixMicro(), p.To.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		m[k] += n
+	}
+	return m, rows.Err()
+}
+
+func (s *SQLStore) countReport(ctx context.Context, col string, p Period, key func(string) string, name func(string) string) (CountReport, error) {
+	if err := p.check(); err != nil {
+		return CountReport{}, err
+	}
+	r := CountReport{Period: p, Prev: p.Previous()}
+	cur, err := s.countBy(ctx, col, p)
+	if err != nil {
+		return r, err
+	}
+	prev, err := s.countBy(ctx, col, r.Prev)
+	if err != nil {
+		return r, err
+	}
+	fold := func(m map[string]int64) (map[string]int64, int64) {
+		out, total := map[string]int64{}, int64(0)
+		for k, n := range m {
+			out[key(k)] += n
+			total += n
+		}
+		return out, total
+	}
+	cm, ct := fold(cur)
+	pm, pt := fold(prev)
+	r.Total, r.PrevTotal = ct, pt
+	keys := map[string]bool{}
+	for k := range cm {
+		keys[k] = true
+	}
+	for k := range pm {
+		keys[k] = true
+	}
+	for k := range keys {
+		row := CountRow{Key: k, Name: name(k), Count: cm[k], PrevCount: pm[k], Share: ratio(cm[k], ct)}
+		if pm[k] > 0 {
+			ch := float64(cm[k]-pm[k]) / float64(pm[k])
+			row.Change = &ch
+		}
+		r.Rows = append(r.Rows, row)
+	}
+	sort.Slice(r.Rows, func(i, j int) bool {
+		if r.Rows[i].Count != r.Rows[j].Count {
+			return r.Rows[i].Count > r.Rows[j].Count
+		}
+		return r.Rows[i].Key < r.Rows[j].Key
+	})
+	return r, nil
+}
+
+// ByCategory counts cases created in the period by category, level 1 (top)
+// or 2. Uncategorised cases have the empty key.
+func (s *SQLStore) ByCategory(ctx context.Context, p Period, level int) (CountReport, error) {
+	if level != 1 && level != 2 {
+		return CountReport{}, invalid("level", "must be 1 or 2")
+	}
+	key := func(k string) string {
+		if level == 1 && len(k) >= 2 {
+			return k[:2]
+		}
+		return k
+	}
+	name := func(k string) string {
+		c, _ := s.opts.Taxonomy.Lookup(k)
+		return c.Name
+	}
+	return s.countReport(ctx, "category", p, key, name)
+}
+
+// ByDialled counts cases by the number the citizen dialled: 12345 or a
+// legacy line kept in parallel (双号并行).
+func (s *SQLStore) ByDialled(ctx context.Context, p Period) (CountReport, error) {
+	id := func(k string) string { return k }
+	return s.countReport(ctx, "dialled_number", p, id, func(string) string { return "" })
+}
+
+func (s *SQLStore) top(ctx context.Context, col string, p Period, n int) ([]RepeatRow, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if n <= 0 || n > 1000 {
+		return nil, invalid("n", "must be 1 to 1000")
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*),
+		SUM(CASE WHEN state IN `+openStatesSQL+` THEN 1 ELSE 0 END),
+		SUM(CASE WHEN confidential THEN 1 ELSE 0 END)
+		FROM cases WHERE created_us >= $1 AND created_us < $2 AND `+col+` <> ''
+		GROUP BY `+col+` HAVING COUNT(*) > 1 ORDER BY 2 DESC, 1 LIMIT $3`, p.From.UnixMicro(), p.To.UnixMicro(), n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RepeatRow
+	for rows.Next() {
+		var r RepeatRow
+		var conf int64
+		if err := rows.Scan(&r.Key, &r.Cases, &r.Open, &conf); err != nil {
+			return nil, err
+		}
+		r.Confidential = conf > 0
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// TopCallers lists the callers with most cases in the period (two or more).
+func (s *SQLStore) TopCallers(ctx context.Context, p Period, n int) ([]RepeatRow, error) {
+	return s.top(ctx, "caller_number", p, n)
+}
+
+// TopLocations lists the places with most cases in the period (two or more).
+func (s *SQLStore) TopLocations(ctx context.Context, p Period, n int) ([]RepeatRow, error) {
+	return s.top(ctx, "location", p, n)
+}
+
+func (s *SQLStore) DepartmentKPIs(ctx context.Context, p Period) ([]DeptRow, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	now := s.now().UnixMicro()
+	rows, err := s.db.QueryContext(ctx, `SELECT lead_dept, COUNT(*),
+		SUM(CASE WHEN replied_us IS NOT NULL THEN 1 ELSE 0 END),
+		SUM(CASE WHEN replied_us IS NOT NULL AND replied_us <= deadline_us THEN 1 ELSE 0 END),
+		SUM(CASE WHEN (replied_us IS NOT NULL AND replied_us > deadline_us) OR (replied_us IS NULL AND deadline_us < $3) THEN 1 ELSE 0 END),
+		SUM(CASE WHEN replied_us IS NOT NULL AND resolved THEN 1 ELSE 0 END),
+		SUM(CASE WHEN evaluation > 0 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN evaluation >= 2 THEN 1 ELSE 0 END)
+		FROM cases WHERE lead_dept <> '' AND dispatched_us >= $1 AND dispatched_us < $2
+		GROUP BY lead_dept ORDER BY lead_dept`, p.From.UnixMicro(), p.To.UnixMicro(), now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DeptRow
+	for rows.Next() {
+		var r DeptRow
+		if err := rows.Scan(&r.Dept, &r.Dispatched, &r.Replied, &r.OnTime, &r.Late, &r.Resolved, &r.Evaluated, &r.Satisfied); err != nil {
+			return nil, err
+		}
+		d, _ := s.opts.Depts.Lookup(r.Dept)
+		r.Name = d.Name
+		r.OnTimeRate = ratio(r.OnTime, r.OnTime+r.Late)
+		r.ResolutionRate = ratio(r.Resolved, r.Replied)
+		r.SatisfactionRate = ratio(r.Satisfied, r.Evaluated)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQLStore) AnswerRates(ctx context.Context, p Period) (AnswerRates, error) {
+	r := AnswerRates{Period: p}
+	if err := p.check(); err != nil {
+		return r, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT type, COUNT(*),
+		SUM(CASE WHEN value <= 15000 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN value <= 86400000 THEN 1 ELSE 0 END)
+		FROM events WHERE type IN ('call.offered','call.answered','call.abandoned') AND at_us >= $1 AND at_us < $2
+		GROUP BY type`, p.From.UnixMicro(), p.To.UnixMicro())
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		var n int64
+		var in15, in24 sql.NullInt64
+		if err := rows.Scan(&typ, &n, &in15, &in24); err != nil {
+			return r, err
+		}
+		switch EventType(typ) {
+		case EventCallOffered:
+			r.Offered = n
+		case EventCallAnswered:
+			r.Answered, r.AnsweredIn15s, r.AnsweredIn24h = n, in15.Int64, in24.Int64
+		case EventCallAbandoned:
+			r.Abandoned = n
+		}
+	}
+	r.Rate15s, r.Rate24h = ratio(r.AnsweredIn15s, r.Offered), ratio(r.AnsweredIn24h, r.Offered)
+	return r, rows.Err()
+}
+
+// ---- CSV ----
+
+func f4(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+func i64(v int64) string  { return strconv.FormatInt(v, 10) }
+
+func writeCSV(w io.Writer, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("cases: csv: %w", err)
+	}
+	return nil
+}
+
+// WriteCountCSV writes a count report: key,name,count,share,prev_count,change.
+func WriteCountCSV(w io.Writer, r CountReport) error {
+	out := [][]string{{"key", "name", "count", "share", "prev_count", "change"}}
+	for _, x := range r.Rows {
+		ch := ""
+		if x.Change != nil {
+			ch = f4(*x.Change)
+		}
+		out = append(out, []string{csvSafe(x.Key), csvSafe(x.Name), i64(x.Count), f4(x.Share), i64(x.PrevCount), ch})
+	}
+	out = append(out, []string{"total", "", i64(r.Total), "1.0000", i64(r.PrevTotal), ""})
+	return writeCSV(w, out)
+}
+
+// WriteRepeatCSV writes top callers or locations: key,cases,open,confidential.
+func WriteRepeatCSV(w io.Writer, rows []RepeatRow) error {
+	out := [][]string{{"key", "cases", "open", "confidential"}}
+	for _, x := range rows {
+		out = append(out, []string{csvSafe(x.Key), i64(x.Cases), i64(x.Open), strconv.FormatBool(x.Confidential)})
+	}
+	return writeCSV(w, out)
+}
+
+// WriteDeptCSV writes department KPIs.
+func WriteDeptCSV(w io.Writer, rows []DeptRow) error {
+	out := [][]string{{"dept", "name", "dispatched", "replied", "on_time", "late", "resolved", "evaluated", "satisfied",
+		"on_time_rate", "resolution_rate", "satisfaction_rate"}}
+	for _, x := range rows {
+		out = append(out, []string{x.Dept, csvSafe(x.Name), i64(x.Dispatched), i64(x.Replied), i64(x.OnTime), i64(x.Late),
+			i64(x.Resolved), i64(x.Evaluated), i64(x.Satisfied), f4(x.OnTimeRate), f4(x.ResolutionRate), f4(x.SatisfactionRate)})
+	}
+	return writeCSV(w, out)
+}
+
+// WriteAnswerCSV writes the answer rates as one row.
+func WriteAnswerCSV(w io.Writer, r AnswerRates) error {
+	return writeCSV(w, [][]string{
+		{"from", "to", "offered", "answered", "answered_in_15s", "answered_in_24h", "abandoned", "rate_15s", "rate_24h"},
+		{r.Period.From.Format(time.RFC3339), r.Period.To.Format(time.RFC3339), i64(r.Offered), i64(r.Answered),
+			i64(r.AnsweredIn15s), i64(r.AnsweredIn24h), i64(r.Abandoned), f4(r.Rate15s), f4(r.Rate24h)},
+	})
+}
+
+// csvSafe defuses spreadsheet formulas: locations are typed by citizens, and
+// a cell starting with = + - @ would run in the reviewer's spreadsheet.
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
+		return "'" + s
+	}
+	return s
+}
