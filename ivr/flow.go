@@ -86,6 +86,7 @@ type item struct {
 	digits string // variable spoken digit by digit
 	number string // variable spoken as a number
 	line   int
+	col    int
 }
 
 type handler struct {
@@ -146,6 +147,7 @@ type node struct {
 	priority     *int
 	dest         string
 	destLine     int
+	destCol      int
 
 	recordMax time.Duration
 	beep      bool
@@ -229,7 +231,7 @@ func (p *parser) errf(n *yaml.Node, format string, args ...any) {
 
 var (
 	nameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
-	yamlLineRE = regexp.MustCompile(`line (\d+)`)
+	yamlLineRE = regexp.MustCompile(`^line (\d+): `)
 )
 
 // LoadOptions tells Load what the rest of the configuration knows, so that a flow naming
@@ -264,9 +266,11 @@ func Load(name string, data []byte, opts LoadOptions) (*Flow, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// yaml.v3 puts the line in the text ("yaml: line 3: …"); move it to its field.
 		d := Diagnostic{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		if m := yamlLineRE.FindStringSubmatch(d.Msg); m != nil {
 			d.Line, _ = strconv.Atoi(m[1])
+			d.Msg = d.Msg[len(m[0]):]
 		}
 		return nil, &LoadError{Diagnostics: []Diagnostic{d}}
 	}
@@ -506,7 +510,7 @@ func (p *parser) parseNode(k, v *yaml.Node) *node {
 		p.queueSpec(main, n)
 	case KindTransfer:
 		n.dest = p.str(main)
-		n.destLine = main.Line
+		n.destLine, n.destCol = main.Line, main.Column
 		if n.dest == "" {
 			p.errf(main, "transfer needs a destination name")
 		}
@@ -690,9 +694,9 @@ func (p *parser) items(n *yaml.Node) []item {
 				name := p.varName(v)
 				switch k.Value {
 				case "digits":
-					out = append(out, item{digits: name, line: c.Line})
+					out = append(out, item{digits: name, line: c.Line, col: c.Column})
 				case "number":
-					out = append(out, item{number: name, line: c.Line})
+					out = append(out, item{number: name, line: c.Line, col: c.Column})
 				default:
 					p.errf(k, "unknown item %q (expected digits or number)", k.Value)
 				}
@@ -710,7 +714,7 @@ func (p *parser) promptItem(n *yaml.Node) item {
 	if !nameRE.MatchString(n.Value) {
 		p.errf(n, "bad prompt name %q", n.Value)
 	}
-	return item{prompt: n.Value, line: n.Line}
+	return item{prompt: n.Value, line: n.Line, col: n.Column}
 }
 
 var weekdayNames = map[string]time.Weekday{

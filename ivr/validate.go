@@ -85,23 +85,23 @@ func validate(p *parser, f *Flow, opts LoadOptions) {
 		}
 	}
 	// Names the rest of the configuration must know.
-	check := func(n *node, known []string, what, v string, line int) {
+	check := func(n *node, known []string, what, v string, line, col int) {
 		if v != "" && known != nil && !slices.Contains(known, v) {
-			at(n, line, 0, SeverityError, "unknown %s %q (known: %s)", what, v, strings.Join(known, ", "))
+			at(n, line, col, SeverityError, "unknown %s %q (known: %s)", what, v, strings.Join(known, ", "))
 		}
 	}
 	for _, name := range f.order {
 		n := f.nodes[name]
-		check(n, opts.Skills, "skill", n.set.skill, 0)
-		check(n, opts.Skills, "skill", n.skill, 0)
-		check(n, opts.Queues, "queue", n.set.queue, 0)
-		check(n, opts.Queues, "queue", n.queue, 0)
+		check(n, opts.Skills, "skill", n.set.skill, 0, 0)
+		check(n, opts.Skills, "skill", n.skill, 0, 0)
+		check(n, opts.Queues, "queue", n.set.queue, 0, 0)
+		check(n, opts.Queues, "queue", n.queue, 0, 0)
 		if n.kind == KindTransfer {
-			check(n, opts.Destinations, "destination", n.dest, n.destLine)
+			check(n, opts.Destinations, "destination", n.dest, n.destLine, n.destCol)
 		}
-		check(n, f.langs, "language", n.set.language, 0)
+		check(n, f.langs, "language", n.set.language, 0, 0)
 		for _, c := range n.cases {
-			check(n, f.langs, "language", c.language, c.line)
+			check(n, f.langs, "language", c.language, c.line, 0)
 		}
 	}
 	// Prompts: unknown everywhere is an error; missing in one language falls back, and says so.
@@ -128,7 +128,7 @@ func validate(p *parser, f *Flow, opts LoadOptions) {
 				}
 				if !found && fallback == "" {
 					if !warned[key{pr, ""}] {
-						at(n, it.line, 0, SeverityError, "unknown prompt %q (in none of %s)", pr, strings.Join(f.langs, ", "))
+						at(n, it.line, it.col, SeverityError, "unknown prompt %q (in none of %s)", pr, strings.Join(f.langs, ", "))
 						warned[key{pr, ""}] = true
 					}
 					continue
@@ -136,7 +136,7 @@ func validate(p *parser, f *Flow, opts LoadOptions) {
 				for _, lang := range missing {
 					if !warned[key{pr, lang}] {
 						warned[key{pr, lang}] = true
-						at(n, it.line, 0, SeverityWarning, "prompt %q has no %s recording; %s callers hear the %s one", pr, lang, lang, fallback)
+						at(n, it.line, it.col, SeverityWarning, "prompt %q has no %s recording; %s callers hear the %s one", pr, lang, lang, fallback)
 					}
 				}
 			}
