@@ -1,0 +1,142 @@
+// Package agentdesk owns hotline's HTTP side: the health and metrics endpoints, the admin
+// and back-office JSON API (calls, cases), and later the agent desk and supervisor console
+// (WebSocket, WebRTC legs). It sees calls only through the CallDirectory interface.
+package agentdesk
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hotline-12345/hotline/media"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// CallInfo is one live or recent call, as the calls API shows it.
+type CallInfo struct {
+	ID         string          `json:"id"`
+	SIPCallID  string          `json:"sip_call_id"`
+	Caller     string          `json:"caller"`
+	CallerName string          `json:"caller_name,omitempty"`
+	Dialled    string          `json:"dialled"`
+	Line       string          `json:"line,omitempty"` // the name of the dialled number
+	Trunk      string          `json:"trunk"`
+	State      string          `json:"state"` // ringing, answered, ended
+	Received   time.Time       `json:"received_at"`
+	Answered   *time.Time      `json:"answered_at,omitempty"`
+	Ended      *time.Time      `json:"ended_at,omitempty"`
+	EndReason  string          `json:"end_reason,omitempty"`
+	OnHold     bool            `json:"on_hold"`
+	RTP        *media.LegStats `json:"rtp,omitempty"`
+	Path       any             `json:"path,omitempty"` // the IVR path, as the ivr package records it
+}
+
+// CallDirectory lists live and recent calls, newest first.
+type CallDirectory interface {
+	Calls() []CallInfo
+}
+
+// Server serves the HTTP API. Set the fields, then use Handler.
+type Server struct {
+	// AdminToken is the bearer token every /api request must carry.
+	AdminToken string
+	Calls      CallDirectory
+	Gatherer   prometheus.Gatherer
+	// Health reports nil while the node can take calls.
+	Health func() error
+	// Cases, if set, serves the work-order API under /api/cases.
+	Cases  http.Handler
+	Logger *slog.Logger
+}
+
+// Handler builds the route table.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/calls", s.listCalls)
+	api.HandleFunc("GET /api/calls/{id}", s.getCall)
+	if s.Cases != nil {
+		api.Handle("/api/cases", s.Cases)
+		api.Handle("/api/cases/", s.Cases)
+	}
+	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	mux.Handle("/api/", s.requireAdmin(api))
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.Health != nil {
+		if err := s.Health(); err != nil {
+			WriteError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// requireAdmin checks the bearer token in constant time.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hotline"`)
+			WriteError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer <admin token>)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+	calls := []CallInfo{}
+	if s.Calls != nil {
+		calls = s.Calls.Calls()
+	}
+	if st := r.URL.Query().Get("state"); st != "" {
+		kept := calls[:0]
+		for _, c := range calls {
+			if c.State == st {
+				kept = append(kept, c)
+			}
+		}
+		calls = kept
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"calls": calls})
+}
+
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.Calls != nil {
+		for _, c := range s.Calls.Calls() {
+			if c.ID == id {
+				WriteJSON(w, http.StatusOK, c)
+				return
+			}
+		}
+	}
+	WriteError(w, http.StatusNotFound, "no call with id "+id)
+}
+
+// WriteJSON writes v as JSON with the status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// WriteError writes {"error": msg} with the status.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, map[string]string{"error": msg})
+}

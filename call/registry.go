@@ -1,0 +1,114 @@
+package call
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/sip"
+)
+
+// registry keeps live calls and a ring of recent ones for the calls API.
+type registry struct {
+	mu     sync.Mutex
+	live   map[string]*record
+	recent []agentdesk.CallInfo // ring, oldest overwritten
+	next   int
+	full   bool
+}
+
+type record struct {
+	c    *sip.InboundCall
+	line string
+	mu   sync.Mutex
+	path any
+}
+
+func newRegistry(keep int) *registry {
+	if keep <= 0 {
+		keep = 1000
+	}
+	return &registry{live: map[string]*record{}, recent: make([]agentdesk.CallInfo, keep)}
+}
+
+func (r *registry) add(c *sip.InboundCall, line string) *record {
+	rec := &record{c: c, line: line}
+	r.mu.Lock()
+	r.live[c.ID] = rec
+	r.mu.Unlock()
+	return rec
+}
+
+func (rec *record) setPath(p any) {
+	rec.mu.Lock()
+	rec.path = p
+	rec.mu.Unlock()
+}
+
+func (rec *record) info(ended bool) agentdesk.CallInfo {
+	c := rec.c
+	stats := c.Leg.Stats()
+	ci := agentdesk.CallInfo{
+		ID: c.ID, SIPCallID: c.SIPCallID, Caller: c.Caller, CallerName: c.CallerName,
+		Dialled: c.Dialled, Line: rec.line, Trunk: c.Trunk, State: "ringing",
+		Received: c.Received, OnHold: c.OnHold(), RTP: &stats,
+	}
+	if a := c.Answered(); !a.IsZero() {
+		ci.Answered = &a
+		ci.State = "answered"
+	}
+	if ended {
+		now := time.Now()
+		ci.State, ci.Ended, ci.EndReason = "ended", &now, c.EndReason()
+	}
+	rec.mu.Lock()
+	ci.Path = rec.path
+	rec.mu.Unlock()
+	return ci
+}
+
+// finish moves a call from live to recent, with its final figures.
+func (r *registry) finish(rec *record) agentdesk.CallInfo {
+	ci := rec.info(true)
+	r.mu.Lock()
+	delete(r.live, rec.c.ID)
+	r.recent[r.next] = ci
+	r.next = (r.next + 1) % len(r.recent)
+	if r.next == 0 {
+		r.full = true
+	}
+	r.mu.Unlock()
+	return ci
+}
+
+// Calls lists live calls, then recent ones, newest first.
+func (r *registry) Calls() []agentdesk.CallInfo {
+	r.mu.Lock()
+	live := make([]*record, 0, len(r.live))
+	for _, rec := range r.live {
+		live = append(live, rec)
+	}
+	n := r.next
+	if r.full {
+		n = len(r.recent)
+	}
+	out := make([]agentdesk.CallInfo, 0, len(live)+n)
+	recent := make([]agentdesk.CallInfo, 0, n)
+	for i := 1; i <= n; i++ {
+		recent = append(recent, r.recent[(r.next-i+len(r.recent))%len(r.recent)])
+	}
+	r.mu.Unlock()
+	for _, rec := range live {
+		out = append(out, rec.info(false))
+	}
+	sortNewest(out)
+	return append(out, recent...)
+}
+
+func sortNewest(cs []agentdesk.CallInfo) {
+	for i := 1; i < len(cs); i++ {
+		for j := i; j > 0 && cs[j].Received.After(cs[j-1].Received); j-- {
+			cs[j], cs[j-1] = cs[j-1], cs[j]
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/call"
+	"github.com/hotline-12345/hotline/ivr"
+	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// app is a running hotline: the wiring of every package, in start order.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	engine    *media.Engine
+	calls     *call.Service
+	sip       *sip.Server
+	http      *http.Server
+	httpLn    net.Listener
+	token     string
+	tokenFile string
+	fatal     chan error
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func loadPrompts(cfg Config) (*media.PromptSet, error) {
+	builtin, err := fs.Sub(ivr.BuiltinPrompts, "prompts")
+	if err != nil {
+		return nil, err
+	}
+	return media.LoadPromptSet(builtin, cfg.Media.PromptsDir)
+}
+
+// start brings hotline up; on error, whatever started is stopped again.
+func start(cfg Config, logOut io.Writer) (a *app, err error) {
+	a = &app{cfg: cfg, log: newLogger(cfg.LogLevel, logOut), reg: prometheus.NewRegistry(), fatal: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			a.Shutdown(context.Background(), 0)
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return a, &ConfigError{File: "data_dir", Msg: err.Error()}
+	}
+	if a.token, a.tokenFile, err = adminToken(cfg); err != nil {
+		return a, err
+	}
+	prompts, err := loadPrompts(cfg)
+	if err != nil {
+		return a, &ConfigError{File: "prompts", Field: "media.prompts_dir", Msg: err.Error()}
+	}
+	lo, hi, _ := ParsePortRange(cfg.Media.RTPPorts)
+	a.engine, err = media.NewEngine(media.EngineConfig{
+		BindIP: netip.MustParseAddr(cfg.Media.Bind), PortMin: lo, PortMax: hi,
+		JitterDelay: cfg.Media.JitterBuffer.D(), SocketBuffer: cfg.Media.SocketBuffer,
+		Logger: a.log, Registerer: a.reg,
+	})
+	if err != nil {
+		return a, err
+	}
+	numbers := make([]call.Number, len(cfg.Numbers))
+	for i, n := range cfg.Numbers {
+		numbers[i] = call.Number{Number: n.Number, Name: n.Name, Aliases: n.Aliases, Greeting: n.Greeting, Skill: n.Skill}
+	}
+	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		return a, &ConfigError{File: "numbers", Msg: err.Error()}
+	}
+	codecs, _ := ParseCodecs(cfg.SIP.Codecs)
+	var mc []media.Codec
+	for _, c := range codecs {
+		mc = append(mc, media.Codec(c))
+	}
+	var trunks []sip.Trunk
+	for _, t := range cfg.SIP.Trunks {
+		st := sip.Trunk{Name: t.Name, Username: t.Username, Password: t.Password, DTMF: t.DTMF}
+		for _, s := range t.Sources {
+			p, _ := ParsePrefix(s)
+			st.Sources = append(st.Sources, p)
+		}
+		trunks = append(trunks, st)
+	}
+	a.sip, err = sip.NewServer(sip.Config{
+		Host: cfg.SIP.Host, Trunks: trunks, Numbers: a.calls.Known, Codecs: mc,
+		MaxCalls: cfg.SIP.MaxCalls, MaxCPS: cfg.SIP.MaxCPS, RetryAfter: cfg.SIP.RetryAfter.D(),
+		MaxCallDuration: cfg.SIP.MaxCallDuration.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
+		UserAgent: "hotline/" + versionString(), Media: a.engine, Handler: a.calls,
+		Logger: a.log, Registerer: a.reg,
+	})
+	if err != nil {
+		return a, err
+	}
+	if _, err := a.sip.Listen(cfg.SIP.Listen); err != nil {
+		return a, err
+	}
+	desk := &agentdesk.Server{AdminToken: a.token, Calls: a.calls, Gatherer: a.reg, Logger: a.log,
+		Health: func() error { return nil }}
+	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return a, fmt.Errorf("http: %w", err)
+	}
+	a.http = &http.Server{Handler: desk.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.fatal <- err
+		}
+	}()
+	return a, nil
+}
+
+// SIPAddr and HTTPAddr are the bound addresses (useful with port 0).
+func (a *app) SIPAddr() netip.AddrPort { return a.sip.Addr() }
+func (a *app) HTTPAddr() string        { return a.httpLn.Addr().String() }
+
+// Shutdown stops in order: SIP drains (new calls 503, calls in progress up to drain),
+// then HTTP, then the media clocks.
+func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
+	if a.sip != nil {
+		dctx, cancel := context.WithTimeout(ctx, drain)
+		if err := a.sip.Drain(dctx); err != nil {
+			a.log.Warn("hotline: drain", "error", err)
+		}
+		cancel()
+	}
+	if a.http != nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = a.http.Shutdown(hctx)
+		cancel()
+	}
+	if a.engine != nil {
+		a.engine.Close()
+	}
+}
+
+// adminToken takes the token from the config (flag), the environment, or the token file,
+// creating the file with a fresh token at first start.
+func adminToken(cfg Config) (token, file string, err error) {
+	if cfg.HTTP.AdminToken != "" {
+		return cfg.HTTP.AdminToken, "", nil
+	}
+	if t := strings.TrimSpace(os.Getenv("HOTLINE_ADMIN_TOKEN")); t != "" {
+		return t, "", nil
+	}
+	file = filepath.Join(cfg.DataDir, "admin.token")
+	if b, err := os.ReadFile(file); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, file, nil
+		}
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	token = hex.EncodeToString(b[:])
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("admin token: %w", err)
+	}
+	return token, file, nil
+}
