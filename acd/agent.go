@@ -88,6 +88,7 @@ func (d *Dispatcher) Login(agentID string, skills map[string]int) error {
 	if ag == nil {
 		ag = &agent{id: agentID, since: d.clock.Now(), nodes: map[string]*list.Element{}}
 		d.agents[agentID] = ag
+		d.byState[LoggedOut]++
 	}
 	if ag.state != LoggedOut {
 		d.setSkills(ag, skills)
