@@ -18,8 +18,9 @@ import (
 // Real peers bend the rules, and the receiver is built around what they do:
 //   - SIPp's stock dtmf_2833_*.pcap files replay the same SSRC, sequence numbers and
 //     timestamp each time they are played, so "11" is two presses with identical
-//     packets. A key whose end was seen is re-armed when a non-end packet for it
-//     arrives RearmAfter after the last end packet.
+//     packets. A packet that would be more than RearmAfter late if it belonged to
+//     the press already seen (time since that press's end, plus the key-down time
+//     its duration field says lies between them) starts a new press instead.
 //   - SIPp's play_dtmf switches to a new SSRC mid-call and sets the reserved R bit at
 //     random; events are keyed by SSRC as well as timestamp, and R is ignored.
 //   - Packets get lost: a press whose first packets (or only packets but the end) were
@@ -151,6 +152,7 @@ type dtmfEvent struct {
 	base     uint32    // duration of earlier segments of the same press (long events)
 	lastAt   time.Time // last packet of any kind
 	lastEnd  time.Time // last end packet
+	firstEnd time.Time // first end packet
 	overlong bool      // ran past MaxDuration: everything else about it is ignored
 }
 
@@ -158,10 +160,9 @@ type dtmfEvent struct {
 // The zero value is ready to use. Handle is called from the leg's receive path only;
 // Stats may be called from any goroutine.
 type DTMFReceiver struct {
-	// RearmAfter: a non-end packet for a press whose end was seen at least this long
-	// ago is a new press of the same key. It must exceed the spacing of a sender's end
-	// retransmissions plus jitter, and stay below the gap between two presses.
-	// Default 80 ms.
+	// RearmAfter: a non-end packet that would be this late as part of the press
+	// with the same SSRC, timestamp and key is a new press of that key. It must
+	// exceed network jitter and stay below the length of a press. Default 80 ms.
 	RearmAfter time.Duration
 	// EndRearmAfter: the same for an end packet, which is only a new press when all of
 	// that press's other packets were lost. Longer than RearmAfter, because senders
@@ -262,25 +263,28 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		return Digit{}, false
 	}
 	if e.ended {
-		wait := r.rearmAfter()
 		if ev.End {
-			wait = r.endRearmAfter()
+			if now.Sub(e.lastEnd) > r.endRearmAfter() {
+				// Only an end packet, long after the last one: a press of which
+				// everything else was lost.
+				return r.start(e, key, ev, ssrc, seq, ts, now, true)
+			}
+			e.lastEnd, e.lastAt = now, now
+			r.duplicates.Add(1)
+			return Digit{}, false
 		}
-		if now.Sub(e.lastEnd) > wait {
-			// Same SSRC, timestamp and key long after the press ended: the sender
-			// replays identical packets for a new press.
+		if dtmfLateness(now, e.firstEnd, e.lastDur, ev.Duration) > r.rearmAfter() {
+			// Same SSRC, timestamp and key, but far too late to belong to the press
+			// that ended: the sender replays identical packets for a new press.
 			return r.start(e, key, ev, ssrc, seq, ts, now, true)
 		}
-		if ev.End {
-			e.lastEnd = now
-		}
-		e.lastAt = now
 		r.duplicates.Add(1)
 		return Digit{}, false
 	}
 	if ev.Duration < e.lastDur {
-		if !ev.End && now.Sub(e.lastAt) > r.rearmAfter() {
-			// The press's end packets were all lost and an identical replay began.
+		if !ev.End && dtmfLateness(now, e.lastAt, e.lastDur, ev.Duration) > r.rearmAfter() {
+			// An identical replay began before this press's end packets came (they
+			// were lost, or SIPp cut the previous play short).
 			return r.start(e, key, ev, ssrc, seq, ts, now, true)
 		}
 		if int16(seq-e.lastSeq) <= 0 {
@@ -303,9 +307,22 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		e.lastSeq = seq
 	}
 	if ev.End {
-		e.ended, e.lastEnd = true, now
+		e.ended, e.lastEnd, e.firstEnd = true, now, now
 	}
 	return Digit{}, false
+}
+
+// dtmfLateness is how late a packet of duration dur, arriving now, would be if it
+// belonged to a press whose packet of duration refDur arrived at ref: the time since
+// then plus the key-down time between the two. A reordered packet of the same press
+// is late by no more than network jitter; the start of an identical replay is late
+// by the whole previous press.
+func dtmfLateness(now, ref time.Time, refDur, dur uint16) time.Duration {
+	late := now.Sub(ref)
+	if dur < refDur {
+		late += time.Duration(refDur-dur) * (time.Second / dtmfClockRate)
+	}
+	return late
 }
 
 // start records a new press in e and reports it.
@@ -321,7 +338,7 @@ func (r *DTMFReceiver) start(e *dtmfEvent, key byte, ev TelephoneEvent, ssrc uin
 		lastAt:  now,
 	}
 	if ev.End {
-		e.lastEnd = now
+		e.lastEnd, e.firstEnd = now, now
 	}
 	r.digits.Add(1)
 	if rearm {
@@ -405,7 +422,7 @@ func (r *DTMFReceiver) continueSegment(p *dtmfEvent, ev TelephoneEvent, ssrc uin
 		overlong: overlong,
 	}
 	if ev.End {
-		e.lastEnd = now
+		e.lastEnd, e.firstEnd = now, now
 	}
 	return Digit{}, false
 }
