@@ -314,6 +314,9 @@ func (h *harness) beforeWait() {
 		h.leg.Close()
 		return
 	}
+	if len(h.leg.digits) > 0 {
+		return // a key is already waiting: let the interpreter take it before anything else happens
+	}
 	timerAt, hasTimer := h.clk.next()
 	if len(h.events) > 0 && (!hasTimer || !h.events[0].at.After(timerAt)) {
 		ev := h.events[0]
