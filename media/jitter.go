@@ -94,7 +94,7 @@ func (jb *jitterBuffer) pop(dst []byte) bool {
 	}
 	// Keep latency bounded: if the buffer grew far past the target (sender clock drift,
 	// a burst after a stall), drop the oldest audio.
-	if depth := int32(jb.maxTS - jb.playTS); depth > int32(jb.delay)+4*FrameSamples {
+	if depth := int32(jb.maxTS - jb.playTS); depth > int32(jb.delay)+10*FrameSamples {
 		skip := uint32(depth) - jb.delay
 		for i := uint32(0); i < skip; i++ {
 			jb.ring[(jb.playTS+i)&jitterMask] = jb.silence

@@ -81,6 +81,9 @@ type Loop struct {
 func NewLoop(p *Prompt) *Loop { return &Loop{p: p} }
 
 func (l *Loop) ReadFrame(c Codec, dst []byte) bool {
+	if l.p == nil || l.p.frames == 0 {
+		return false
+	}
 	i := l.pos.Add(1) - 1
 	copy(dst, l.p.frame(c, int(i%int64(l.p.frames))))
 	return true

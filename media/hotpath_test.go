@@ -1,0 +1,115 @@
+package media
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// newBenchLeg is a configured, unstarted leg that sends to a discard peer.
+func newBenchLeg(tb testing.TB) *RTPLeg {
+	e := newTestEngine(tb)
+	peer := newPeer(tb)
+	leg, err := e.NewRTPLeg(RTPLegOptions{ID: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { leg.Close() })
+	leg.Configure(Remote{Addr: addrOf(peer), Codec: PCMU, DTMFPT: 101, Send: true, Recv: true})
+	return leg
+}
+
+// The send path: one frame out (de-jitter in, source read, RTP header, sendto).
+func TestSendPathAllocatesNothing(t *testing.T) {
+	leg := newBenchLeg(t)
+	leg.SetOutbound(NewLoop(tonePrompt(440, time.Second)))
+	leg.Tap(ToParty, discardSink{})
+	leg.Tap(FromParty, discardSink{})
+	leg.frame()
+	if n := testing.AllocsPerRun(1000, leg.frame); n != 0 {
+		t.Errorf("send path allocates %.1f times per packet, want 0", n)
+	}
+}
+
+// The receive path: parse, latch, statistics, jitter buffer.
+func TestReceivePathAllocatesNothing(t *testing.T) {
+	leg := newBenchLeg(t)
+	from := netip.MustParseAddrPort("127.0.0.1:5004")
+	pkts := benchPackets()
+	var h rtp.Header
+	i := 0
+	now := time.Now()
+	recv := func() {
+		leg.receive(pkts[i%len(pkts)], from, now, &h)
+		i++
+	}
+	recv()
+	if n := testing.AllocsPerRun(1000, recv); n != 0 {
+		t.Errorf("receive path allocates %.1f times per packet, want 0", n)
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) WriteFrame(Codec, []byte) {}
+
+func benchPackets() [][]byte {
+	out := make([][]byte, 256)
+	for i := range out {
+		out[i] = rtpPacket(0, uint16(i), uint32(i*FrameSamples), 0x1234, make([]byte, FrameSamples))
+	}
+	return out
+}
+
+func BenchmarkSendPath(b *testing.B) {
+	leg := newBenchLeg(b)
+	leg.SetOutbound(NewLoop(tonePrompt(440, time.Second)))
+	b.ReportAllocs()
+	for b.Loop() {
+		leg.frame()
+	}
+}
+
+func BenchmarkReceivePath(b *testing.B) {
+	leg := newBenchLeg(b)
+	from := netip.MustParseAddrPort("127.0.0.1:5004")
+	pkts := benchPackets()
+	var h rtp.Header
+	now := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		leg.receive(pkts[i%len(pkts)], from, now, &h)
+		if i%2 == 0 { // keep the jitter buffer draining, as the clock would
+			leg.jb.pop(leg.inFrame[:])
+		}
+		i++
+	}
+}
+
+// FuzzRTPReceive feeds arbitrary datagrams to the receive path: it must never panic, and
+// what it accepts must be a well-formed packet of a negotiated payload type.
+func FuzzRTPReceive(f *testing.F) {
+	f.Add(rtpPacket(0, 1, 160, 7, make([]byte, 160)))
+	f.Add(rtpPacket(101, 2, 160, 7, []byte{5, 0x80, 0, 160}))
+	f.Add(rtpPacket(101, 3, 160, 8, []byte{11, 0, 0, 0}))
+	f.Add([]byte{0xa0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2, 2})
+	f.Add([]byte{0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0})
+	f.Add([]byte{})
+	leg := newBenchLeg(f)
+	from := netip.MustParseAddrPort("127.0.0.1:5004")
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		var h rtp.Header
+		before := leg.Stats().PacketsIn
+		leg.receive(pkt, from, time.Now(), &h)
+		if leg.Stats().PacketsIn > before {
+			var p rtp.Header
+			if _, err := p.Unmarshal(pkt); err != nil || (p.PayloadType != 0 && p.PayloadType != 101) {
+				t.Fatalf("accepted a packet that is not a negotiated RTP packet: % x", pkt)
+			}
+		}
+		leg.jb.pop(leg.inFrame[:])
+	})
+}
