@@ -32,7 +32,7 @@ type SQLStore struct {
 
 	replayMu sync.Mutex
 	stop     context.CancelFunc
-	wg   sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -123,7 +123,7 @@ func (s *SQLStore) Close() error {
 // DB exposes the database for benchmarks and tools.
 func (s *SQLStore) DB() *sql.DB { return s.db }
 
-func (s *SQLStore) Taxonomy() *Taxonomy    { return s.opts.Taxonomy }
+func (s *SQLStore) Taxonomy() *Taxonomy     { return s.opts.Taxonomy }
 func (s *SQLStore) Departments() *Directory { return s.opts.Depts }
 func (s *SQLStore) Policy() *Policy         { return s.policy }
 
@@ -632,12 +632,12 @@ func (s *SQLStore) mutate(ctx context.Context, ref string, version int64, fn fun
 			}
 			c.Version, c.UpdatedAt = old+1, now
 			args := caseArgs(&c)
-			r, err := tx.ExecContext(ctx, `UPDATE cases SET channel=$3, caller_number=$4, caller_name=$5,
+			r, err := tx.ExecContext(ctx, `UPDATE cases SET number=$2, channel=$3, caller_number=$4, caller_name=$5,
 				dialled_number=$6, confidential=$7, category=$8, location=$9, description=$10, urgency=$11,
 				state=$12, prev_state=$13, lead_dept=$14, assist_depts=$15, dispatched_us=$16, deadline_us=$17,
 				extensions=$18, escalation=$19, reminded=$20, in_call=$21, call_id=$22, node=$23,
 				merged_into=$24, repeat_of=$25, reopened=$26, call_score=$27, evaluation=$28, resolved=$29,
-				replied_us=$30, closed_us=$31, resolution=$32, updated_us=$34, version=$35
+				replied_us=$30, closed_us=$31, resolution=$32, created_us=$33, updated_us=$34, version=$35
 				WHERE id=$1 AND version=$36`, append(args[:35:35], old)...)
 			if err != nil {
 				return err
@@ -703,6 +703,12 @@ func (s *SQLStore) Create(ctx context.Context, nc NewCase, by Actor) (Case, erro
 		}
 		if _, err := tx.ExecContext(ctx, insertCaseSQL, caseArgs(&c)...); err != nil {
 			return err
+		}
+		for i := range evs {
+			if evs[i].ID == "" {
+				evs[i].ID = uuid.NewString()
+			}
+			evs[i].CaseID = c.ID
 		}
 		_, err := insertEvents(ctx, tx, evs)
 		return err
