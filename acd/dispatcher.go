@@ -115,7 +115,8 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	closed  bool
-	seq     uint64
+	seq     uint64 // orders requests that arrived at the same instant
+	evSeq   uint64
 	queues  map[string]*queue
 	agents  map[string]*agent
 	skills  map[string]*skillIndex
@@ -213,8 +214,8 @@ func (d *Dispatcher) unlock() {
 }
 
 func (d *Dispatcher) emit(e *entry, ev Event) {
-	d.seq++
-	ev.Seq = d.seq
+	d.evSeq++
+	ev.Seq = d.evSeq
 	ev.Time = d.clock.Now()
 	if e != nil {
 		if ev.CallID == "" {

@@ -169,3 +169,6 @@ func heapOK(h entryHeap) bool {
 	}
 	return true
 }
+
+// SameOffer reports whether two assignments are the same offer.
+func (a Assignment) SameOffer(b Assignment) bool { return a.o == b.o }

@@ -139,7 +139,7 @@ func (d *Dispatcher) Snapshot() Snapshot {
 	d.lock()
 	defer d.unlock()
 	now := d.clock.Now()
-	snap := Snapshot{Time: now, Seq: d.seq}
+	snap := Snapshot{Time: now, Seq: d.evSeq}
 	for _, q := range d.queues {
 		snap.Queues = append(snap.Queues, d.queueStatus(q, now))
 	}
