@@ -6,23 +6,26 @@ import (
 )
 
 // In-band DTMF: some trunks carry key presses as audio instead of RFC 4733 events.
-// The detector runs Goertzel filters at the eight DTMF frequencies over 20 ms
-// windows (160 samples: 50 Hz resolution, enough to keep the 73 Hz-apart low group
-// apart) advanced every 10 ms, so that detection does not depend on how a key's
-// tone lines up with our frames. A window holds a key when:
+// The detector runs Goertzel filters at the eight DTMF frequencies over 15 ms
+// windows (120 samples) advanced every 10 ms, so that detection does not depend on
+// how a key's tone lines up with our frames. 15 ms resolves the low group (tones
+// 73-89 Hz apart leak at most -13 dB into each other) while a tone 1.5 % off its
+// nominal frequency, which keypads may be, loses only 2 dB. A window holds a key when:
 //   - each of its two tones is at least MinLevel (default -36 dBFS, about -33 dBm0);
 //   - the twist is within what lines do to DTMF: the high tone at most 4 dB above or
 //     8 dB below the low tone;
 //   - each tone stands at least 8 dB above the other tones of its group;
 //   - the two tones hold at least 60 % of the window's energy: speech and noise
 //     spread their energy, a keypad does not;
-//   - neither tone has a second harmonic within 12 dB of it, which voiced speech has
-//     and a keypad does not.
-// A key is reported once two consecutive windows agree, i.e. once it has lasted
-// 30 ms: every tone of 40 ms or more is caught whatever its alignment, tones under
-// 30 ms never are. It is released after two consecutive windows without it (a pause
-// of 30 ms, so the 40 ms minimum pause always re-arms), so a single window lost to a
-// noise burst does not split one press into two.
+//   - neither tone has a strong second harmonic, which voiced speech has and a keypad
+//     does not: the high tone's must be 12 dB down; the low tone's only 6 dB, because
+//     twice a low-group frequency lies among the high group (2 × 770 Hz is 63 Hz
+//     from 1477 Hz), so the high tone itself leaks into that filter at about -13 dB.
+// A key is reported once three consecutive windows agree (35 ms of audio): every
+// tone of 40 ms or more is caught whatever its alignment, tones under 23 ms never are.
+// It is released after four consecutive windows without it: any pause of 40 ms
+// re-arms it, a drop-out of 20 ms or less (a noise burst) never splits a press.
+// (A window holds a tone when the tone covers 60 % of it, 9 ms.)
 
 var (
 	dtmfRowFreqs = [4]float64{697, 770, 852, 941}
@@ -45,10 +48,11 @@ var (
 
 // Detection thresholds, as power ratios.
 const (
-	inbandWindow       = FrameSamples     // 20 ms
-	inbandHop          = FrameSamples / 2 // 10 ms
-	inbandOnWindows    = 2
-	inbandOffWindows   = 2
+	inbandWindow       = 120 // 15 ms
+	inbandHop          = 80  // 10 ms
+	inbandOnWindows    = 3
+	inbandOffWindows   = 4
+	inbandPending      = 4     // digits confirmed within one Process call
 	inbandDefaultLevel = -36.0 // dBFS per tone
 )
 
@@ -56,7 +60,8 @@ var (
 	inbandReverseTwist = math.Pow(10, 4.0/10)  // high tone up to 4 dB above the low
 	inbandNormalTwist  = math.Pow(10, 8.0/10)  // high tone up to 8 dB below the low
 	inbandRelativePeak = math.Pow(10, 8.0/10)  // peak over the other tones of its group
-	inbandHarmonic     = math.Pow(10, 12.0/10) // tone over its second harmonic
+	inbandHarmonicHigh = math.Pow(10, 12.0/10) // high tone over its second harmonic
+	inbandHarmonicLow  = math.Pow(10, 6.0/10)  // low tone over its second harmonic
 	inbandToTotal      = 0.6                   // share of window energy in the two tones
 )
 
@@ -67,18 +72,20 @@ type InbandDetector struct {
 	// Zero means -36 dBFS.
 	MinLevel float64
 
-	hist, cur [inbandHop]int16 // previous and current half windows
-	nCur      int              // samples in cur
-	haveHist  bool
+	ring   [inbandWindow]int16 // the latest samples; pos is the oldest
+	pos    int
+	filled int // samples in ring, up to inbandWindow
+	since  int // samples since the last window was analysed
 
 	cand     byte // key seen in the latest windows, 0 for none
 	candHits int  // consecutive windows holding cand
 	down     byte // key reported and not yet released, 0 for none
 	misses   int  // consecutive windows without down
 
-	pending     Digit // reported but not yet returned (only with frames over 160 samples)
-	havePending bool
-	digits      uint64
+	pending  [inbandPending]Digit // confirmed, not yet returned (only with calls of many samples)
+	nPending int
+	digits   uint64
+	dropped  uint64
 }
 
 // Digits returns how many key presses the detector has reported.
@@ -97,22 +104,27 @@ func (d *InbandDetector) Reset() {
 // had lasted when it was confirmed (30 ms or a little more). It does not allocate.
 func (d *InbandDetector) Process(pcm []int16, now time.Time) (Digit, bool) {
 	for len(pcm) > 0 {
-		n := copy(d.cur[d.nCur:], pcm)
-		d.nCur += n
+		// Copy up to the next hop or the end of the ring, whichever comes first.
+		n := min(len(pcm), inbandHop-d.since, inbandWindow-d.pos)
+		copy(d.ring[d.pos:], pcm[:n])
 		pcm = pcm[n:]
-		if d.nCur < inbandHop {
-			break
+		d.pos = (d.pos + n) % inbandWindow
+		d.filled = min(d.filled+n, inbandWindow)
+		d.since += n
+		if d.since == inbandHop {
+			d.since = 0
+			if d.filled == inbandWindow {
+				d.step(d.classify(), now)
+			}
 		}
-		if d.haveHist {
-			d.step(d.classify(), now)
-		}
-		d.hist, d.nCur, d.haveHist = d.cur, 0, true
 	}
-	if d.havePending {
-		d.havePending = false
-		return d.pending, true
+	if d.nPending == 0 {
+		return Digit{}, false
 	}
-	return Digit{}, false
+	dg := d.pending[0]
+	copy(d.pending[:], d.pending[1:d.nPending])
+	d.nPending--
+	return dg, true
 }
 
 // step advances the press state machine by one window holding key k (0: none).
@@ -135,21 +147,23 @@ func (d *InbandDetector) step(k byte, now time.Time) {
 	if d.cand != 0 && d.cand != d.down && d.candHits >= inbandOnWindows {
 		d.down, d.misses = d.cand, 0
 		d.digits++
-		if !d.havePending {
-			d.pending = Digit{
-				Key:      d.cand,
-				At:       now,
-				Duration: time.Duration(inbandWindow+(d.candHits-1)*inbandHop) * (time.Second / SampleRate),
-				Source:   DigitInband,
-			}
-			d.havePending = true
+		if d.nPending == len(d.pending) {
+			d.dropped++
+			return
 		}
+		d.pending[d.nPending] = Digit{
+			Key:      d.cand,
+			At:       now,
+			Duration: time.Duration(inbandWindow+(d.candHits-1)*inbandHop) * (time.Second / SampleRate),
+			Source:   DigitInband,
+		}
+		d.nPending++
 	}
 }
 
-// classify returns the key held by the window hist+cur, or 0.
+// classify returns the key held by the window in the ring, or 0.
 func (d *InbandDetector) classify() byte {
-	a, b := d.hist[:], d.cur[:]
+	a, b := d.ring[d.pos:], d.ring[:d.pos]
 	var energy float64
 	for _, x := range a {
 		energy += float64(x) * float64(x)
@@ -196,8 +210,8 @@ func (d *InbandDetector) classify() byte {
 			return 0
 		}
 	}
-	if goertzel(dtmfHarmonicCoefs[r], a, b)*inbandHarmonic > pr ||
-		goertzel(dtmfHarmonicCoefs[c], a, b)*inbandHarmonic > pc {
+	if goertzel(dtmfHarmonicCoefs[r], a, b)*inbandHarmonicLow > pr ||
+		goertzel(dtmfHarmonicCoefs[c], a, b)*inbandHarmonicHigh > pc {
 		return 0
 	}
 	return dtmfPad[r][c-4]
