@@ -1,0 +1,44 @@
+// Command b0 measures the machine floor (B0 in BENCHMARKS.md): CPU per 172-byte
+// loopback UDP packet for a minimal Go sender and echo, and the generator ceiling
+// that follows. Every server figure is read against it. Run it pinned to one core
+// (bench/run does: taskset -c 0, GOMAXPROCS=1).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/hotline-12345/hotline/bench/internal/harness"
+)
+
+func main() {
+	n := flag.Int("packets", 200000, "packets per measurement")
+	runs := flag.Int("runs", 5, "measurements (the median is reported)")
+	results := flag.String("results", "", "append the report to this markdown file")
+	table := flag.String("table", "", "append summary rows to this file")
+	flag.Parse()
+
+	harness.RaiseUDPBuffers()
+	f, err := harness.MeasureFloor(*n, *runs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "b0:", err)
+		os.Exit(1)
+	}
+	r := &harness.Report{
+		Title: "B0: machine floor",
+		Method: fmt.Sprintf("one Go process (GOMAXPROCS=%d), 172-byte UDP packets over loopback; "+
+			"CPU from getrusage; send: %d sendto into an unread socket; echo: a window of 32 packets "+
+			"to an echo socket and back (2 sends + 2 receives each); median of %d runs.",
+			runtime.GOMAXPROCS(0), *n, *runs),
+	}
+	r.Add("B0", "loopback UDP, 1 core", "CPU per send", fmt.Sprintf("%.2f µs", f.SendUS), "anchor 5–7 µs")
+	r.Add("B0", "loopback UDP, 1 core", "CPU per send or receive (echo loop)", fmt.Sprintf("%.2f µs", f.PacketOpUS), "–")
+	r.Add("B0", "loopback UDP, 1 core", "generator ceiling", fmt.Sprintf("%.0f packets/s (%.0f streams of 20 ms)", f.GeneratorPPS, f.Streams), "–")
+	fmt.Fprintf(&r.Detail, "%s\n", f)
+	if err := r.Finish(os.Stdout, *results, *table); err != nil {
+		fmt.Fprintln(os.Stderr, "b0:", err)
+		os.Exit(1)
+	}
+}

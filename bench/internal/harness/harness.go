@@ -1,0 +1,383 @@
+// Package harness holds what the benchmark programs (bench/b0, b1, b2) share:
+// per-process CPU and memory from /proc, starting a pinned hotline server,
+// the UDP floor measurement (B0), percentiles, and the results file.
+//
+// Benchmarks print figures; they never pass or fail on timing. Rules they follow
+// are in bench/README.md: server pinned to core 0 with GOMAXPROCS=1, SIPp on core 1,
+// per-process CPU from /proc/PID/stat, a run voided when the generator passes 70 %.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is USER_HZ: /proc reports CPU time in these units. It is 100 on every
+// Linux architecture Go supports (the kernel ABI fixes it), and Go has no sysconf.
+const clockTicks = 100
+
+// ProcCPU is a process's user+system CPU time so far, from /proc/PID/stat.
+func ProcCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("harness: malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("harness: short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 utime
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15 stime
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("harness: bad /proc stat times")
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// ProcRSS is a process's resident set (VmRSS) in bytes.
+func ProcRSS(pid int) (int64, error) {
+	return procStatusKB(pid, "VmRSS:")
+}
+
+func procStatusKB(pid int, key string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), key) {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 2 {
+				kb, err := strconv.ParseInt(fs[1], 10, 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("harness: %s not in /proc/%d/status", key, pid)
+}
+
+// SelfCPU is this process's CPU time (getrusage), finer than /proc's 10 ms ticks.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// UDPRcvbufErrors is the kernel's count of UDP datagrams dropped for a full
+// receive buffer (/proc/net/snmp), machine-wide (namespace-wide).
+func UDPRcvbufErrors() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return -1
+	}
+	var head []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "Udp: ") {
+			continue
+		}
+		f := strings.Fields(l)
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, h := range head {
+			if h == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// Percentile returns the p-th percentile (0..100) of d by nearest rank.
+func Percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(len(s)-1, i))]
+}
+
+// Median of float64s.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Machine describes where the figures were taken.
+func Machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				if _, v, ok := strings.Cut(l, ":"); ok {
+					model = strings.TrimSpace(v)
+				}
+				break
+			}
+		}
+	}
+	kernel := "?"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	commit := "?"
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s, commit %s", model, runtime.NumCPU(), kernel, runtime.Version(), commit)
+}
+
+// Row is one line of the summary table that bench/run prints.
+type Row struct {
+	Bench, Load, Figure, Value, Target string
+}
+
+// Report collects a benchmark's rows and free-form detail for RESULTS.md.
+type Report struct {
+	Title  string
+	Method string
+	Rows   []Row
+	Detail bytes.Buffer
+}
+
+// Add appends a summary row.
+func (r *Report) Add(bench, load, figure, value, target string) {
+	r.Rows = append(r.Rows, Row{bench, load, figure, value, target})
+}
+
+// Markdown renders the rows as a table.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| bench | load | figure | value | target |\n| --- | --- | --- | --- | --- |\n")
+	for _, x := range r.Rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", x.Bench, x.Load, x.Figure, x.Value, x.Target)
+	}
+	return b.String()
+}
+
+// Finish prints the report and appends it to the results file (if not empty) and
+// the summary rows to the table file (if not empty; bench/run concatenates them).
+func (r *Report) Finish(stdout io.Writer, resultsFile, tableFile string) error {
+	fmt.Fprintf(stdout, "\n%s\n\n%s", r.Title, r.Markdown())
+	if r.Detail.Len() > 0 {
+		fmt.Fprintf(stdout, "\n%s", r.Detail.String())
+	}
+	if tableFile != "" {
+		f, err := os.OpenFile(tableFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		for _, x := range r.Rows {
+			fmt.Fprintf(f, "| %s | %s | %s | %s | %s |\n", x.Bench, x.Load, x.Figure, x.Value, x.Target)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if resultsFile == "" {
+		return nil
+	}
+	f, err := os.OpenFile(resultsFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "\n## %s — %s\n\nMachine: %s.\n\nMethod: %s\n\n%s", r.Title, time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine(), r.Method, r.Markdown())
+	if r.Detail.Len() > 0 {
+		fmt.Fprintf(f, "\n```\n%s```\n", r.Detail.String())
+	}
+	return f.Close()
+}
+
+// Pin returns the command prefix that pins a process to one core, or nothing
+// when taskset is missing or the machine has one core.
+func Pin(core int) []string {
+	if runtime.NumCPU() < 2 {
+		return nil
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return nil
+	}
+	return []string{"taskset", "-c", strconv.Itoa(core)}
+}
+
+// FreePort returns a port free on 127.0.0.1 for UDP and TCP.
+func FreePort() (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", l.Addr().String())
+		l.Close()
+		if err == nil {
+			u.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("harness: no free port")
+}
+
+// Hotline is a hotline server started for a benchmark.
+type Hotline struct {
+	SIPAddr  string
+	HTTPAddr string
+	Dir      string
+	cmd      *exec.Cmd
+	log      *os.File
+	exited   chan struct{}
+}
+
+// BuildHotline compiles ./cmd/hotline from the module root into dir.
+func BuildHotline(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "hotline")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/hotline")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("harness: go build ./cmd/hotline: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// StartHotline runs `hotline serve` pinned to core 0 with GOMAXPROCS=1 and waits
+// for /healthz.
+func StartHotline(ctx context.Context, bin, config, dir string) (*Hotline, error) {
+	sipPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	httpPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	h := &Hotline{
+		SIPAddr:  fmt.Sprintf("127.0.0.1:%d", sipPort),
+		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
+		Dir:      dir,
+	}
+	if h.log, err = os.Create(filepath.Join(dir, "hotline.log")); err != nil {
+		return nil, err
+	}
+	argv := append(Pin(0), bin, "serve", "--sip", h.SIPAddr, "--http", h.HTTPAddr,
+		"--data", filepath.Join(dir, "data"), "--log-level", "warn")
+	if config != "" {
+		argv = append(argv, "--config", config)
+	}
+	h.cmd = exec.Command(argv[0], argv[1:]...)
+	h.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "HOTLINE_ADMIN_TOKEN=bench")
+	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
+	if err := h.cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	h.exited = exited
+	go func() { _ = h.cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + h.HTTPAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return h, nil
+			}
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("harness: hotline exited at start:\n%s", h.LogTail())
+		case <-ctx.Done():
+			h.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			h.Stop()
+			return nil, fmt.Errorf("harness: hotline not healthy after 30 s:\n%s", h.LogTail())
+		}
+	}
+}
+
+// Pid of the server (taskset execs it, so this is hotline itself).
+func (h *Hotline) Pid() int { return h.cmd.Process.Pid }
+
+// LogTail is the end of the server's log.
+func (h *Hotline) LogTail() string {
+	b, _ := os.ReadFile(h.log.Name())
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// Stop sends SIGTERM and waits up to 15 s, then kills.
+func (h *Hotline) Stop() {
+	if h.cmd.Process == nil {
+		return
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+	case <-time.After(15 * time.Second):
+		_ = h.cmd.Process.Kill()
+		<-h.exited
+	}
+	h.log.Close()
+}
+
+// RaiseUDPBuffers sets net.core.{r,w}mem_max to 4 MiB when allowed (BENCHMARKS.md).
+func RaiseUDPBuffers() {
+	for _, k := range []string{"rmem_max", "wmem_max"} {
+		_ = os.WriteFile("/proc/sys/net/core/"+k, []byte("4194304"), 0o644)
+	}
+}
+
+// ModuleRoot finds the directory holding go.mod, from the working directory up.
+func ModuleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", errors.New("harness: go.mod not found above the working directory")
+		}
+		d = p
+	}
+}

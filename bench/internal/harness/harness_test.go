@@ -1,0 +1,48 @@
+package harness
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestProcReaders(t *testing.T) {
+	// Burn a little CPU so that the tick counter moves.
+	start := time.Now()
+	for time.Since(start) < 50*time.Millisecond {
+	}
+	cpu, err := ProcCPU(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Fatalf("cpu %v err %v", cpu, err)
+	}
+	rss, err := ProcRSS(os.Getpid())
+	if err != nil || rss < 1<<20 {
+		t.Fatalf("rss %d err %v", rss, err)
+	}
+	if UDPRcvbufErrors() < 0 {
+		t.Fatal("no Udp RcvbufErrors in /proc/net/snmp")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	d := []time.Duration{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	if p := Percentile(d, 50); p != 5 {
+		t.Fatalf("p50 %v", p)
+	}
+	if p := Percentile(d, 99); p != 10 {
+		t.Fatalf("p99 %v", p)
+	}
+	if p := Percentile(nil, 50); p != 0 {
+		t.Fatalf("empty %v", p)
+	}
+}
+
+func TestMeasureFloorSmall(t *testing.T) {
+	f, err := MeasureFloor(2000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.SendUS <= 0 || f.PacketOpUS <= 0 {
+		t.Fatalf("floor %v", f)
+	}
+}
