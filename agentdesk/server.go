@@ -33,6 +33,14 @@ type CallInfo struct {
 	OnHold     bool            `json:"on_hold"`
 	RTP        *media.LegStats `json:"rtp,omitempty"`
 	Path       any             `json:"path,omitempty"` // the IVR path, as the ivr package records it
+	Digits     []DigitInfo     `json:"digits,omitempty"`
+}
+
+// DigitInfo is one key the caller pressed.
+type DigitInfo struct {
+	Key    string    `json:"key"`
+	At     time.Time `json:"at"`
+	Source string    `json:"source"` // rfc4733, info, inband
 }
 
 // CallDirectory lists live and recent calls, newest first.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/sip"
 )
 
@@ -20,8 +21,15 @@ type registry struct {
 type record struct {
 	c    *sip.InboundCall
 	line string
-	mu   sync.Mutex
-	path any
+	mu     sync.Mutex
+	path   any
+	digits []agentdesk.DigitInfo
+}
+
+func (rec *record) addDigit(d media.Digit) {
+	rec.mu.Lock()
+	rec.digits = append(rec.digits, agentdesk.DigitInfo{Key: string(d.Key), At: d.At, Source: d.Source.String()})
+	rec.mu.Unlock()
 }
 
 func newRegistry(keep int) *registry {
@@ -63,6 +71,7 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 	}
 	rec.mu.Lock()
 	ci.Path = rec.path
+	ci.Digits = append([]agentdesk.DigitInfo(nil), rec.digits...)
 	rec.mu.Unlock()
 	return ci
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/media"
@@ -30,6 +31,8 @@ type Config struct {
 	Prompts    *media.PromptSet
 	HoldMusic  string // prompt name under "music" (default "hold")
 	KeepRecent int    // recent calls kept for the API (default 1000)
+	// AnswerAfter rings (180) this long before answering; 0 answers at once.
+	AnswerAfter time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -117,28 +120,42 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		log.Info("call ended", "reason", ci.EndReason, "packets_in", ci.RTP.PacketsIn, "packets_out", ci.RTP.PacketsOut)
 	}()
 
+	if s.cfg.AnswerAfter > 0 {
+		_ = c.Ring()
+		select {
+		case <-time.After(s.cfg.AnswerAfter):
+		case <-ctx.Done():
+			return
+		}
+	}
 	if err := c.Answer(ctx); err != nil {
 		log.Info("call not answered", "error", err)
 		return
 	}
-	s.greet(ctx, c, n)
-	<-ctx.Done()
+	s.greet(ctx, c, n, rec)
 	if c.EndReason() == "" {
 		_ = c.Hangup(context.WithoutCancel(ctx))
 	}
 }
 
-// greet plays the number's greeting in Mandarin and then English, then hold music.
-func (s *Service) greet(ctx context.Context, c *sip.InboundCall, n *Number) {
+// greet plays the number's greeting in Mandarin and then English, then hold music until
+// the call ends, keeping every digit the caller presses.
+func (s *Service) greet(ctx context.Context, c *sip.InboundCall, n *Number, rec *record) {
 	zh, _, _ := s.cfg.Prompts.Lookup("zh", n.Greeting)
 	en, _, _ := s.cfg.Prompts.Lookup("en", n.Greeting)
 	p := media.NewPlayer(zh, en)
 	c.Leg.SetOutbound(p)
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		return
+	greeting := p.Done()
+	for {
+		select {
+		case <-greeting:
+			greeting = nil
+			hold, _, _ := s.cfg.Prompts.Lookup("music", s.cfg.HoldMusic)
+			c.Leg.SetOutbound(media.NewLoop(hold))
+		case d := <-c.Leg.Digits():
+			rec.addDigit(d)
+		case <-ctx.Done():
+			return
+		}
 	}
-	hold, _, _ := s.cfg.Prompts.Lookup("music", s.cfg.HoldMusic)
-	c.Leg.SetOutbound(media.NewLoop(hold))
 }

@@ -36,6 +36,7 @@ type SIPConfig struct {
 	RetryAfter      Duration      `yaml:"retry_after"`
 	MaxCallDuration Duration      `yaml:"max_call_duration"`
 	RTPTimeout      Duration      `yaml:"rtp_timeout"`
+	AnswerAfter     Duration      `yaml:"answer_after"`
 	Trunks          []TrunkConfig `yaml:"trunks"`
 }
 
@@ -174,8 +175,8 @@ func (c *Config) Validate(file string) error {
 	if c.SIP.MaxCPS < 0 {
 		bad("sip.max_calls_per_second", "must be 0 (no limit) or more, got %v", c.SIP.MaxCPS)
 	}
-	if c.SIP.RetryAfter < 0 || c.SIP.MaxCallDuration < 0 || c.SIP.RTPTimeout < 0 {
-		bad("sip", "retry_after, max_call_duration and rtp_timeout must not be negative")
+	if c.SIP.RetryAfter < 0 || c.SIP.MaxCallDuration < 0 || c.SIP.RTPTimeout < 0 || c.SIP.AnswerAfter < 0 {
+		bad("sip", "retry_after, max_call_duration, rtp_timeout and answer_after must not be negative")
 	}
 	if len(c.SIP.Trunks) == 0 {
 		bad("sip.trunks", "at least one trunk is needed, or no call can come in")

@@ -41,6 +41,12 @@ type app struct {
 	fatal     chan error
 }
 
+// startHooks let tests look inside a running hotline.
+type startHooks struct {
+	// wrap wraps the call handler, e.g. to tap a call's audio.
+	wrap func(sip.CallHandler) sip.CallHandler
+}
+
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
@@ -56,7 +62,7 @@ func loadPrompts(cfg Config) (*media.PromptSet, error) {
 }
 
 // start brings hotline up; on error, whatever started is stopped again.
-func start(cfg Config, logOut io.Writer) (a *app, err error) {
+func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error) {
 	a = &app{cfg: cfg, log: newLogger(cfg.LogLevel, logOut), reg: prometheus.NewRegistry(), fatal: make(chan error, 2)}
 	defer func() {
 		if err != nil {
@@ -88,9 +94,16 @@ func start(cfg Config, logOut io.Writer) (a *app, err error) {
 	for i, n := range cfg.Numbers {
 		numbers[i] = call.Number{Number: n.Number, Name: n.Name, Aliases: n.Aliases, Greeting: n.Greeting, Skill: n.Skill}
 	}
-	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Logger: a.log, Registerer: a.reg})
+	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, AnswerAfter: cfg.SIP.AnswerAfter.D(),
+		Logger: a.log, Registerer: a.reg})
 	if err != nil {
 		return a, &ConfigError{File: "numbers", Msg: err.Error()}
+	}
+	var handler sip.CallHandler = a.calls
+	for _, h := range hooks {
+		if h.wrap != nil {
+			handler = h.wrap(handler)
+		}
 	}
 	codecs, _ := ParseCodecs(cfg.SIP.Codecs)
 	var mc []media.Codec
@@ -110,7 +123,7 @@ func start(cfg Config, logOut io.Writer) (a *app, err error) {
 		Host: cfg.SIP.Host, Trunks: trunks, Numbers: a.calls.Known, Codecs: mc,
 		MaxCalls: cfg.SIP.MaxCalls, MaxCPS: cfg.SIP.MaxCPS, RetryAfter: cfg.SIP.RetryAfter.D(),
 		MaxCallDuration: cfg.SIP.MaxCallDuration.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
-		UserAgent: "hotline/" + versionString(), Media: a.engine, Handler: a.calls,
+		UserAgent: "hotline/" + versionString(), Media: a.engine, Handler: handler,
 		Logger: a.log, Registerer: a.reg,
 	})
 	if err != nil {
