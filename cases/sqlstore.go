@@ -285,7 +285,9 @@ func (s *SQLStore) callWrite(ctx context.Context, rec spoolRecord) error {
 	if err == nil {
 		return nil
 	}
-	if s.spool != nil && s.d.unavailable(err) && !errors.Is(ctx.Err(), context.Canceled) {
+	// A call whose context ended mid-write (the caller hung up) still owes
+	// the case its write: spool it rather than lose it.
+	if s.spool != nil && (s.d.unavailable(err) || ctx.Err() != nil) {
 		return s.toSpool(rec, err)
 	}
 	if s.d.unavailable(err) {
@@ -466,7 +468,17 @@ func getCase(ctx context.Context, q querier, ref string) (Case, error) {
 }
 
 func (s *SQLStore) Get(ctx context.Context, ref string) (Case, error) {
-	return getCase(ctx, s.db, ref)
+	c, err := getCase(ctx, s.db, ref)
+	return c, s.wrap(err)
+}
+
+// wrap marks errors that mean "the database is away" so that callers can
+// answer 503 rather than 500.
+func (s *SQLStore) wrap(err error) error {
+	if err != nil && s.d.unavailable(err) && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
 }
 
 func (s *SQLStore) Timeline(ctx context.Context, ref string) ([]Event, error) {
@@ -477,7 +489,7 @@ func (s *SQLStore) Timeline(ctx context.Context, ref string) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, id, type, at_us, actor, reason, value, payload
 		FROM events WHERE case_id = $1 ORDER BY seq`, c.ID)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap(err)
 	}
 	defer rows.Close()
 	var out []Event
@@ -522,8 +534,9 @@ func (s *SQLStore) OpenCasesByCaller(ctx context.Context, number string) ([]Case
 	if number == "" {
 		return nil, nil
 	}
-	return s.queryCases(ctx, `SELECT `+caseCols+` FROM cases WHERE caller_number = $1 AND state IN `+
+	cs, err := s.queryCases(ctx, `SELECT `+caseCols+` FROM cases WHERE caller_number = $1 AND state IN `+
 		openStatesSQL+` ORDER BY created_us DESC LIMIT 50`, number)
+	return cs, s.wrap(err)
 }
 
 func (s *SQLStore) Search(ctx context.Context, q Query) (Page, error) {
@@ -589,7 +602,7 @@ func (s *SQLStore) Search(ctx context.Context, q Query) (Page, error) {
 	}
 	var p Page
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM cases`+cond, args...).Scan(&p.Total); err != nil {
-		return p, err
+		return p, s.wrap(err)
 	}
 	cs, err := s.queryCases(ctx, `SELECT `+caseCols+` FROM cases`+cond+
 		fmt.Sprintf(` ORDER BY created_us DESC, id LIMIT %d OFFSET %d`, q.Limit, q.Offset), args...)
