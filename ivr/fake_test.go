@@ -216,6 +216,7 @@ type fakeLeg struct {
 	doneOnce sync.Once
 	mu       sync.Mutex
 	out      media.Source
+	nout     int
 	taps     map[int]media.Sink
 	tapID    int
 }
@@ -228,7 +229,14 @@ func (l *fakeLeg) Inbound() media.Source { return media.Silence{} }
 func (l *fakeLeg) SetOutbound(s media.Source) {
 	l.mu.Lock()
 	l.out = s
+	l.nout++
 	l.mu.Unlock()
+}
+
+func (l *fakeLeg) outbounds() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nout
 }
 func (l *fakeLeg) Tap(dir media.Direction, s media.Sink) func() {
 	l.mu.Lock()
