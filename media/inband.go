@@ -82,6 +82,8 @@ type InbandDetector struct {
 	down     byte // key reported and not yet released, 0 for none
 	misses   int  // consecutive windows without down
 
+	ampFor, minAmp float64 // MinLevel as a peak amplitude, computed once
+
 	pending  [inbandPending]Digit // confirmed, not yet returned (only with calls of many samples)
 	nPending int
 	digits   uint64
@@ -175,9 +177,12 @@ func (d *InbandDetector) classify() byte {
 	if level == 0 {
 		level = inbandDefaultLevel
 	}
+	if level != d.ampFor || d.minAmp == 0 {
+		d.ampFor, d.minAmp = level, 32768*math.Pow(10, level/20)
+	}
 	// A tone of peak A has Goertzel power (A·N/2)² and energy A²·N/2.
 	const n = float64(inbandWindow)
-	minAmp := 32768 * math.Pow(10, level/20)
+	minAmp := d.minAmp
 	minPower := minAmp * minAmp * n * n / 4
 	if energy < minAmp*minAmp*n { // two tones at the minimum level
 		return 0
@@ -217,24 +222,28 @@ func (d *InbandDetector) classify() byte {
 	return dtmfPad[r][c-4]
 }
 
-// goertzel8 runs the eight DTMF filters in one pass: eight independent recurrences
-// per sample keep the CPU's multipliers busy where eight passes would each wait on
-// one dependency chain.
+// goertzel8 runs the eight DTMF filters as two passes of four: four independent
+// recurrences per sample keep the multipliers busy where one filter would wait on
+// its own dependency chain, and four fit in registers where eight spill.
 func goertzel8(p *[8]float64, a, b []int16) {
-	var s1, s2 [8]float64
-	c := &dtmfCoefs
-	run := func(xs []int16) {
-		for _, v := range xs {
-			x := float64(v)
-			for i := range 8 {
-				s0 := x + c[i]*s1[i] - s2[i]
-				s2[i], s1[i] = s1[i], s0
-			}
+	goertzel4((*[4]float64)(dtmfCoefs[0:4]), (*[4]float64)(p[0:4]), a, b)
+	goertzel4((*[4]float64)(dtmfCoefs[4:8]), (*[4]float64)(p[4:8]), a, b)
+}
+
+func goertzel4(c, p *[4]float64, a, b []int16) {
+	c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
+	var u0, u1, u2, u3, v0, v1, v2, v3 float64 // s[n-1], s[n-2] of each filter
+	for _, xs := range [2][]int16{a, b} {
+		for _, s := range xs {
+			x := float64(s)
+			u0, v0 = x+c0*u0-v0, u0
+			u1, v1 = x+c1*u1-v1, u1
+			u2, v2 = x+c2*u2-v2, u2
+			u3, v3 = x+c3*u3-v3, u3
 		}
 	}
-	run(a)
-	run(b)
-	for i := range 8 {
-		p[i] = s1[i]*s1[i] + s2[i]*s2[i] - c[i]*s1[i]*s2[i]
-	}
+	p[0] = u0*u0 + v0*v0 - c0*u0*v0
+	p[1] = u1*u1 + v1*v1 - c1*u1*v1
+	p[2] = u2*u2 + v2*v2 - c2*u2*v2
+	p[3] = u3*u3 + v3*v3 - c3*u3*v3
 }
