@@ -87,7 +87,7 @@ type Server struct {
 	nonces    *nonceStore
 	calls     sync.Map // sipgo.Dialog ID → *InboundCall
 	active    atomic.Int64
-	wg        sync.WaitGroup
+	admitMu   sync.Mutex // orders admission against the start of a drain
 	draining  atomic.Bool
 	baseCtx   context.Context
 	cancelAll context.CancelCauseFunc
@@ -218,19 +218,28 @@ func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 // Drain refuses new calls with 503 and waits for calls in progress to end; when ctx ends
 // first, the remaining calls are hung up. Then the listeners close.
 func (s *Server) Drain(ctx context.Context) error {
+	s.admitMu.Lock()
 	s.draining.Store(true)
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	s.admitMu.Unlock()
+	idle := func(ctx context.Context) bool {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for s.active.Load() > 0 {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if !idle(ctx) {
 		err = fmt.Errorf("sip: drain deadline passed with %d calls up; hanging them up", s.active.Load())
 		s.cancelAll(ErrDraining)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		idle(hctx)
+		cancel()
 	}
 	s.Close()
 	return err
@@ -344,11 +353,21 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 404, "Not Found")
 		return
 	}
-	if reason := s.adm.admit(s.active.Load(), received); reason != "" {
+	s.admitMu.Lock()
+	reason := s.adm.admit(s.active.Load(), received)
+	if s.draining.Load() {
+		reason = "draining"
+	}
+	if reason == "" {
+		s.active.Add(1)
+	}
+	s.admitMu.Unlock()
+	if reason != "" {
 		s.m.rejected.WithLabelValues(reason).Inc()
 		s.reply(req, tx, 503, "Service Unavailable", s.retryAfter())
 		return
 	}
+	defer s.active.Add(-1)
 	var offer *Offer
 	var codec media.Codec
 	if body := req.Body(); len(body) > 0 {
@@ -365,10 +384,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	s.active.Add(1)
-	s.wg.Add(1)
-	defer s.wg.Done()
-	defer s.active.Add(-1)
 	s.respond(tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
 
 	ds, err := s.dialogUA.ReadInvite(req, tx)
