@@ -279,6 +279,7 @@ func (d *Dispatcher) missed(o *offer, reason string) {
 	default:
 		ag.misses++
 		if ag.misses >= d.cfg.MaxNoAnswer && !ag.pendingLogout {
+			d.log.Warn("acd: agent missed offers in a row, put on break", "agent_id", ag.id, "misses", ag.misses, "call_id", e.req.CallID)
 			ag.misses = 0
 			ag.pendingBreak = false
 			d.setAgentState(ag, Break, NoAnswerReason)

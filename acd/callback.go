@@ -157,6 +157,7 @@ func (d *Dispatcher) callbackFailed(o *offer, r CallbackResult) {
 		if r == CallbackInvalid {
 			outcome = "invalid"
 		}
+		d.log.Info("acd: callback given up", "call_id", e.req.CallID, "queue", e.q.cfg.Name, "outcome", outcome, "attempts", e.attempt)
 		d.emit(e, Event{Kind: EventCallbackDone, Reason: outcome, Number: e.number, Attempt: e.attempt})
 		if d.m != nil {
 			d.m.callbacks.WithLabelValues(e.q.cfg.Name, outcome).Inc()

@@ -412,6 +412,7 @@ func (d *Dispatcher) exit(e *entry, reason string, dest Destination) bool {
 		return false
 	}
 	now := d.clock.Now()
+	d.log.Info("acd: caller sent out of the queue", "call_id", e.req.CallID, "queue", e.q.cfg.Name, "reason", reason, "target", dest.Target)
 	d.emit(e, Event{Kind: EventExit, Reason: reason, Target: dest.Target, Wait: now.Sub(e.arrived)})
 	if d.m != nil {
 		d.m.exited.WithLabelValues(e.q.cfg.Name, reason).Inc()

@@ -43,7 +43,7 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(250e-9, 2, 16)}),
 	}
 	m.collectors = []prometheus.Collector{m.entered, m.abandoned, m.answered, m.answeredWithin, m.exited,
-		m.noAnswer, m.callbacks, m.dropped, m.routing, &stateCollector{d: d}}
+		m.noAnswer, m.callbacks, m.dropped, m.routing, newStateCollector(d)}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.collectors[:i] {
@@ -81,27 +81,32 @@ func (m *metrics) observeAnswer(q *queue, wait time.Duration) {
 
 // stateCollector reads the gauges straight from the state machine at scrape
 // time, so they cannot drift from it.
-type stateCollector struct{ d *Dispatcher }
+type stateCollector struct {
+	d                                        *Dispatcher
+	waiting, longest, callbacks, ewt, agents *prometheus.Desc
+}
 
-var (
-	descWaiting = prometheus.NewDesc("hotline_acd_queue_callers_waiting",
-		"Live callers waiting in the queue (not yet ringing an agent).", []string{"queue"}, nil)
-	descLongest = prometheus.NewDesc("hotline_acd_queue_longest_wait_seconds",
-		"Longest current wait among the queue's live callers.", []string{"queue"}, nil)
-	descCallbacks = prometheus.NewDesc("hotline_acd_queue_callbacks_pending",
-		"Callback requests waiting or between attempts.", []string{"queue"}, nil)
-	descEWT = prometheus.NewDesc("hotline_acd_queue_estimated_wait_seconds",
-		"Estimated wait for a caller joining now (absent when no agent serves the queue).", []string{"queue"}, nil)
-	descAgents = prometheus.NewDesc("hotline_acd_agents",
-		"Agents by state.", []string{"state"}, nil)
-)
+func newStateCollector(d *Dispatcher) *stateCollector {
+	return &stateCollector{
+		d: d,
+		waiting: prometheus.NewDesc("hotline_acd_queue_callers_waiting",
+			"Live callers waiting in the queue (not yet ringing an agent).", []string{"queue"}, nil),
+		longest: prometheus.NewDesc("hotline_acd_queue_longest_wait_seconds",
+			"Longest current wait among the queue's live callers.", []string{"queue"}, nil),
+		callbacks: prometheus.NewDesc("hotline_acd_queue_callbacks_pending",
+			"Callback requests waiting or between attempts.", []string{"queue"}, nil),
+		ewt: prometheus.NewDesc("hotline_acd_queue_estimated_wait_seconds",
+			"Estimated wait for a caller joining now (absent when no agent serves the queue).", []string{"queue"}, nil),
+		agents: prometheus.NewDesc("hotline_acd_agents", "Agents by state.", []string{"state"}, nil),
+	}
+}
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descWaiting
-	ch <- descLongest
-	ch <- descCallbacks
-	ch <- descEWT
-	ch <- descAgents
+	ch <- c.waiting
+	ch <- c.longest
+	ch <- c.callbacks
+	ch <- c.ewt
+	ch <- c.agents
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -115,14 +120,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	byState := d.byState
 	d.mu.Unlock()
 	for _, q := range qs {
-		ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(q.Waiting), q.Name)
-		ch <- prometheus.MustNewConstMetric(descLongest, prometheus.GaugeValue, q.Longest.Seconds(), q.Name)
-		ch <- prometheus.MustNewConstMetric(descCallbacks, prometheus.GaugeValue, float64(q.Callbacks), q.Name)
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(q.Waiting), q.Name)
+		ch <- prometheus.MustNewConstMetric(c.longest, prometheus.GaugeValue, q.Longest.Seconds(), q.Name)
+		ch <- prometheus.MustNewConstMetric(c.callbacks, prometheus.GaugeValue, float64(q.Callbacks), q.Name)
 		if q.EWTKnown {
-			ch <- prometheus.MustNewConstMetric(descEWT, prometheus.GaugeValue, q.EWT.Seconds(), q.Name)
+			ch <- prometheus.MustNewConstMetric(c.ewt, prometheus.GaugeValue, q.EWT.Seconds(), q.Name)
 		}
 	}
 	for st := Ready; st < numAgentStates; st++ {
-		ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(byState[st]), st.String())
+		ch <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(byState[st]), st.String())
 	}
 }

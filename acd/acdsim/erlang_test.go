@@ -27,10 +27,10 @@ func TestErlangSmallCases(t *testing.T) {
 		a    float64
 		b, c float64
 	}{
-		{1, 0.5, 1.0 / 3, 0.5},  // M/M/1: C = ρ
-		{2, 1, 0.2, 1.0 / 3},    // B = (1/2)/(1+1+1/2)
-		{10, 0, 0, 0},           // no traffic
-		{3, 3, 0.3461538, 1},    // saturated: everyone waits
+		{1, 0.5, 1.0 / 3, 0.5}, // M/M/1: C = ρ
+		{2, 1, 0.2, 1.0 / 3},   // B = (1/2)/(1+1+1/2)
+		{10, 0, 0, 0},          // no traffic
+		{3, 3, 0.3461538, 1},   // saturated: everyone waits
 	}
 	for _, tt := range tests {
 		if b := ErlangB(tt.n, tt.a); math.Abs(b-tt.b) > 1e-6 {
