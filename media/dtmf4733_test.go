@@ -403,11 +403,11 @@ func TestDTMFReceiverDistinctPresses(t *testing.T) {
 func TestDTMFReceiverAbsurd(t *testing.T) {
 	var r DTMFReceiver
 	ps := []pkt{
-		{ms: 0, code: 16, dur: 0, seq: 1, ts: 100},      // flash: not a key
-		{ms: 20, code: 200, dur: 160, seq: 2, ts: 100},  // nonsense code
-		{ms: 40, code: 3, dur: 800, seq: 3, ts: 500},    // press '3'
-		{ms: 60, code: 3, dur: 320, seq: 4, ts: 500},    // newer packet, duration went backwards
-		{ms: 80, code: 3, dur: 960, seq: 5, ts: 500},    // fine again
+		{ms: 0, code: 16, dur: 0, seq: 1, ts: 100},     // flash: not a key
+		{ms: 20, code: 200, dur: 160, seq: 2, ts: 100}, // nonsense code
+		{ms: 40, code: 3, dur: 800, seq: 3, ts: 500},   // press '3'
+		{ms: 60, code: 3, dur: 320, seq: 4, ts: 500},   // newer packet, duration went backwards
+		{ms: 80, code: 3, dur: 960, seq: 5, ts: 500},   // fine again
 		{ms: 100, code: 3, end: true, dur: 1120, seq: 6, ts: 500},
 	}
 	got, _ := runPkts(&r, ps)
@@ -494,5 +494,35 @@ func BenchmarkDTMFReceiverHandle(b *testing.B) {
 		p := &pkts[i%len(pkts)]
 		now = now.Add(20 * time.Millisecond)
 		r.Handle(p.payload, p.ssrc, p.seq, p.ts, now)
+	}
+}
+
+// The re-arm rule at its edge: a packet of an ended press is new only when it would
+// be more than RearmAfter late as part of that press.
+func TestDTMFReceiverRearmBoundary(t *testing.T) {
+	press := rfcPress(0, 4, 5, 10, 3000) // ends (duration 800) at 80, 100, 120 ms
+	for _, tc := range []struct {
+		name  string
+		extra pkt
+		want  string
+	}{
+		// Sent at 40 ms with duration 480: 320 units = 40 ms before the end.
+		{"update 30 ms after the end: 70 ms late", pkt{ms: 110, code: 4, dur: 480, seq: 12, ts: 3000}, "4"},
+		{"update 50 ms after the end: 90 ms late", pkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000}, "44"},
+		{"start packet at once after the end: a replay", pkt{ms: 125, code: 4, dur: 0, seq: 10, ts: 3000}, "44"},
+		{"end again 190 ms after the last", pkt{ms: 310, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "4"},
+		{"end again 210 ms after the last", pkt{ms: 330, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "44"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r DTMFReceiver
+			if got, _ := runPkts(&r, append(append([]pkt{}, press...), tc.extra)); got != tc.want {
+				t.Fatalf("got %q, want %q (stats %+v)", got, tc.want, r.Stats())
+			}
+		})
+	}
+	// A custom RearmAfter moves the edge.
+	r := DTMFReceiver{RearmAfter: 100 * time.Millisecond}
+	if got, _ := runPkts(&r, append(append([]pkt{}, press...), pkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000})); got != "4" {
+		t.Fatalf("RearmAfter 100 ms: got %q", got)
 	}
 }
