@@ -49,7 +49,6 @@ func (e DTMFEvent) Key() byte { return eventKey(e.Event) }
 // phone does; that is how a probe call keeps the server's latch on the probe.
 type RTPProbe struct {
 	conn *net.UDPConn
-	t    testing.TB
 
 	mu      sync.Mutex
 	packets []RTPPacket
@@ -72,27 +71,42 @@ type replyConfig struct {
 // when the test ends.
 func NewRTPProbe(t testing.TB) *RTPProbe {
 	t.Helper()
+	p, err := ListenRTPProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// ListenRTPProbe is NewRTPProbe for programs (benchmarks): the caller must Close it.
+func ListenRTPProbe() (*RTPProbe, error) {
 	var conn *net.UDPConn
+	var odd []*net.UDPConn
+	defer func() {
+		for _, c := range odd {
+			c.Close()
+		}
+	}()
 	for range 100 {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
-			t.Fatalf("testkit: rtp probe: %v", err)
+			return nil, fmt.Errorf("testkit: rtp probe: %w", err)
 		}
 		if c.LocalAddr().(*net.UDPAddr).Port%2 == 0 {
 			conn = c
 			break
 		}
-		// Keep odd ports held until we find an even one, so the kernel moves on.
-		defer c.Close()
+		// Hold odd ports until an even one comes, so the kernel moves on.
+		odd = append(odd, c)
 	}
 	if conn == nil {
-		t.Fatal("testkit: rtp probe: no even port")
+		return nil, errors.New("testkit: rtp probe: no even port")
 	}
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
 	p := &RTPProbe{
 		conn:    conn,
-		t:       t,
 		sources: map[netip.AddrPort]bool{},
 		wake:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -100,8 +114,7 @@ func NewRTPProbe(t testing.TB) *RTPProbe {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.readLoop()
-	t.Cleanup(p.Close)
-	return p
+	return p, nil
 }
 
 // Port is the probe's UDP port on 127.0.0.1.
