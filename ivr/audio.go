@@ -34,3 +34,20 @@ func (a *PromptAudio) Play(leg media.Leg, lang string, names []string) Playback 
 	leg.SetOutbound(p)
 	return p
 }
+
+// HoldMusic returns a source looping the hold music (prompts/music/hold.wav), for the
+// call layer to play while a call waits in the queue.
+func (a *PromptAudio) HoldMusic() (media.Source, bool) {
+	p, _, ok := a.set.Lookup("music", "hold")
+	if !ok {
+		return nil, false
+	}
+	return media.NewLoop(p), true
+}
+
+// Announce plays prompts around a spoken number, such as queue_position_before, 3,
+// queue_position_after, in lang.
+func (a *PromptAudio) Announce(leg media.Leg, lang, before string, n int64, after string) Playback {
+	names := append([]string{before}, SayNumber(lang, n)...)
+	return a.Play(leg, lang, append(names, after))
+}

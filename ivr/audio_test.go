@@ -150,3 +150,34 @@ func TestBargeInOnRealPlayer(t *testing.T) {
 		t.Errorf("notice not cut by the hang-up:\n%s", path)
 	}
 }
+
+func TestHoldMusicAndAnnounce(t *testing.T) {
+	a, set := builtinPromptAudio(t)
+	src, ok := a.HoldMusic()
+	if !ok {
+		t.Fatal("no hold music")
+	}
+	hold, _, _ := set.Lookup("music", "hold")
+	buf := make([]byte, media.FrameSamples)
+	for i := 0; i < hold.Frames()+5; i++ { // loops past the end
+		if !src.ReadFrame(media.PCMA, buf) {
+			t.Fatalf("hold music stopped at frame %d", i)
+		}
+	}
+	leg := newFakeLeg()
+	pb := a.Announce(leg, "zh", "queue_position_before", 12, "queue_position_after")
+	var want time.Duration
+	for _, n := range []string{"queue_position_before", "num_10", "digit_2", "queue_position_after"} {
+		p, _, _ := set.Lookup("zh", n)
+		want += p.Duration()
+	}
+	p := leg.out.(*media.Player)
+	frames := 0
+	for p.ReadFrame(media.PCMU, buf) {
+		frames++
+	}
+	<-pb.Done()
+	if got := time.Duration(frames) * media.FrameDuration; got != want {
+		t.Errorf("announcement lasts %s, want %s", got, want)
+	}
+}

@@ -114,7 +114,10 @@ type setSpec struct {
 	queue    string
 	priority *int
 	vars     map[string]string
+	pos      map[string]pos // where language, skill and queue were written
 }
+
+type pos struct{ line, col int }
 
 type node struct {
 	name string
@@ -145,6 +148,7 @@ type node struct {
 
 	skill, queue string
 	priority     *int
+	queuePos     map[string]pos
 	dest         string
 	destLine     int
 	destCol      int
@@ -847,13 +851,14 @@ func (p *parser) strMap(n *yaml.Node) map[string]string {
 }
 
 func (p *parser) setSpec(n *yaml.Node) setSpec {
-	var s setSpec
+	s := setSpec{pos: map[string]pos{}}
 	if n.Kind != yaml.MappingNode {
 		p.errf(n, "set is a mapping of language, skill, queue, priority, vars")
 		return s
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		s.pos[k.Value] = pos{v.Line, v.Column}
 		switch k.Value {
 		case "language":
 			s.language = p.str(v)
@@ -881,8 +886,10 @@ func (p *parser) queueSpec(n *yaml.Node, nd *node) {
 		p.errf(n, "queue is a mapping of skill, queue, priority (or empty)")
 		return
 	}
+	nd.queuePos = map[string]pos{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		nd.queuePos[k.Value] = pos{v.Line, v.Column}
 		switch k.Value {
 		case "skill":
 			nd.skill = p.str(v)

@@ -85,23 +85,24 @@ func validate(p *parser, f *Flow, opts LoadOptions) {
 		}
 	}
 	// Names the rest of the configuration must know.
-	check := func(n *node, known []string, what, v string, line, col int) {
+	check := func(n *node, known []string, what, v string, p pos) {
+		line, col := p.line, p.col
 		if v != "" && known != nil && !slices.Contains(known, v) {
 			at(n, line, col, SeverityError, "unknown %s %q (known: %s)", what, v, strings.Join(known, ", "))
 		}
 	}
 	for _, name := range f.order {
 		n := f.nodes[name]
-		check(n, opts.Skills, "skill", n.set.skill, 0, 0)
-		check(n, opts.Skills, "skill", n.skill, 0, 0)
-		check(n, opts.Queues, "queue", n.set.queue, 0, 0)
-		check(n, opts.Queues, "queue", n.queue, 0, 0)
+		check(n, opts.Skills, "skill", n.set.skill, n.set.pos["skill"])
+		check(n, opts.Skills, "skill", n.skill, n.queuePos["skill"])
+		check(n, opts.Queues, "queue", n.set.queue, n.set.pos["queue"])
+		check(n, opts.Queues, "queue", n.queue, n.queuePos["queue"])
 		if n.kind == KindTransfer {
-			check(n, opts.Destinations, "destination", n.dest, n.destLine, n.destCol)
+			check(n, opts.Destinations, "destination", n.dest, pos{n.destLine, n.destCol})
 		}
-		check(n, f.langs, "language", n.set.language, 0, 0)
+		check(n, f.langs, "language", n.set.language, n.set.pos["language"])
 		for _, c := range n.cases {
-			check(n, f.langs, "language", c.language, c.line, 0)
+			check(n, f.langs, "language", c.language, pos{c.line, 0})
 		}
 	}
 	// Prompts: unknown everywhere is an error; missing in one language falls back, and says so.

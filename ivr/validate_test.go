@@ -46,7 +46,7 @@ nodes:
 nodes:
   a:
     queue: {skill: genral}
-`, 3, "a", `unknown skill "genral"`},
+`, 4, "a", `unknown skill "genral"`},
 		{"unknown queue", `
 nodes:
   a:
@@ -54,7 +54,7 @@ nodes:
     next: b
   b:
     queue: {}
-`, 3, "a", `unknown queue "side"`},
+`, 4, "a", `unknown queue "side"`},
 		{"unknown destination", `
 nodes:
   a:
@@ -194,7 +194,7 @@ nodes:
     next: q
   q:
     queue: {}
-`, 3, "a", `unknown language "fr"`},
+`, 4, "a", `unknown language "fr"`},
 		{"unknown start", `
 start: begin
 nodes:
@@ -256,7 +256,7 @@ nodes:
 		`test.yaml:6:12: node a: unknown prompt "greting"`,
 		`test.yaml:8:3: node b: menu has no timeout path`,
 		`test.yaml:10:28: node b: digit 2: unknown node "ghost"`,
-		`test.yaml:11:3: node c: unknown skill "plumbing"`,
+		`test.yaml:12:20: node c: unknown skill "plumbing"`,
 		`test.yaml:13:3: node d: unreachable node`,
 		`test.yaml:14:15: node d: unknown destination "moon"`,
 	}
