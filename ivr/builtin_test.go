@@ -187,6 +187,25 @@ func TestBuiltinSurvey(t *testing.T) {
 	}
 }
 
+// A key pressed while talking to the agent is still on the leg when the survey starts;
+// with FlushDigits it is not taken as a rating.
+func TestSurveyFlushesEarlierDigits(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		h := newHarness(t)
+		h.leg.digits <- media.Digit{Key: '3', At: t0.Add(-time.Minute)}
+		o := h.opts()
+		o.FlushDigits = flush
+		out := h.run(loadIntake(t, h), SurveyEntry, o)
+		want := 3
+		if flush {
+			want = 0
+		}
+		if out.Score != want {
+			t.Errorf("flush %v: score %d, want %d\n%s", flush, out.Score, want, pathString(out.Path))
+		}
+	}
+}
+
 func TestPathIsJSON(t *testing.T) {
 	h := newHarness(t, press(3*time.Second, "9"))
 	out := h.run(loadIntake(t, h), "", h.opts())

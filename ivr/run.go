@@ -41,6 +41,12 @@ type RunOptions struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics
 
+	// FlushDigits drops the keys already waiting on the leg when the run starts (recorded
+	// as ignored). Set it for the survey: keys pressed while talking to the agent are not
+	// a rating. Leave it off for the intake, where a key pressed while the call was being
+	// set up is meant for the greeting.
+	FlushDigits bool
+
 	MaxSteps      int // nodes one run may enter before it is stopped; 0: DefaultMaxSteps
 	MaxPathEvents int // events kept in the Path; 0: DefaultMaxPathEvents
 
@@ -73,6 +79,9 @@ func (f *Flow) RunFrom(ctx context.Context, leg media.Leg, entry string, opts Ru
 	if m := r.opts.Metrics; m != nil {
 		m.active.Inc()
 		defer m.active.Dec()
+	}
+	if opts.FlushDigits {
+		r.flush(f.nodes[entry])
 	}
 	err := r.loop(entry)
 	r.out.Path.End = r.clock.Now()
@@ -131,6 +140,20 @@ func newRun(ctx context.Context, f *Flow, leg media.Leg, entry string, opts RunO
 	r.vars["caller"] = opts.Caller
 	r.out.Path = Path{Flow: f.name, Entry: entry, Start: r.clock.Now(), Events: make([]Event, 0, 16)}
 	return r
+}
+
+func (r *run) flush(n *node) {
+	for {
+		select {
+		case d, ok := <-r.digits:
+			if !ok {
+				return
+			}
+			r.digitEvent(n, d, DigitIgnored)
+		default:
+			return
+		}
+	}
 }
 
 func (r *run) loop(cur string) error {
