@@ -20,6 +20,7 @@ import (
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/sip"
 )
 
 const testToken = "test-token"
@@ -426,4 +427,24 @@ func TestProcessSignals(t *testing.T) {
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("no orderly stop in the log:\n%s", out.String())
 	}
+}
+
+// A panic in one call's handling ends that call only: it is hung up, and the next call works.
+func TestPanicEndsOneCall(t *testing.T) {
+	var calls atomic.Int32
+	a := startTestApp(t, nil, startHooks{wrap: func(next sip.CallHandler) sip.CallHandler {
+		return sip.CallHandlerFunc(func(ctx context.Context, c *sip.InboundCall) {
+			switch calls.Add(1) {
+			case 1:
+				_ = c.Answer(ctx)
+				panic("a bug in one call")
+			case 2:
+				panic("a bug before answering")
+			}
+			next.HandleCall(ctx, c)
+		})
+	}})
+	mustSucceed(t, sipp(t, a, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Wait: 10 * time.Second}), 1)
+	mustSucceed(t, sipp(t, a, testkit.SIPpOpts{Scenario: testkit.ScenarioError, ExpectCode: 480}), 1)
+	mustSucceed(t, sipp(t, a, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Pause: 500 * time.Millisecond}), 1)
 }
