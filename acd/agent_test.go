@@ -321,3 +321,25 @@ func TestTwoRoutingDecisionsRaceForOneAgent(t *testing.T) {
 		e.check()
 	}
 }
+
+func TestCloseReleasesWaiters(t *testing.T) {
+	e := newEnv(t, oneQueue(nil))
+	errc := make(chan error)
+	sub, unsub := e.d.Subscribe(4)
+	defer unsub()
+	go func() {
+		_, err := e.d.Enqueue(context.Background(), acd.Request{CallID: "c", Queue: "general"})
+		errc <- err
+	}()
+	<-sub // queued
+	must(t, e.d.Close())
+	if err := <-errc; !errors.Is(err, acd.ErrClosed) {
+		t.Fatalf("%v", err)
+	}
+	if err := e.d.Login("x", map[string]int{"general": 1}); !errors.Is(err, acd.ErrClosed) {
+		t.Fatalf("login after close: %v", err)
+	}
+	if e.clk.Pending() != 0 {
+		t.Fatalf("%d timers left", e.clk.Pending())
+	}
+}

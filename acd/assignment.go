@@ -230,6 +230,7 @@ func (d *Dispatcher) answered(o *offer) {
 	wait := now.Sub(e.arrived)
 	d.emit(e, Event{Kind: EventConnect, AgentID: ag.id, Wait: wait, Number: e.number, Attempt: e.attempt})
 	if e.callback {
+		d.emit(e, Event{Kind: EventCallbackMade, AgentID: ag.id, Reason: "answered", Number: e.number, Attempt: e.attempt})
 		d.emit(e, Event{Kind: EventCallbackDone, AgentID: ag.id, Reason: "connected", Number: e.number, Attempt: e.attempt})
 		if d.m != nil {
 			d.m.callbacks.WithLabelValues(e.q.cfg.Name, "connected").Inc()

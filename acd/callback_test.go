@@ -76,7 +76,7 @@ func TestQueuedCallbackKeepsPlace(t *testing.T) {
 	for _, ev := range e.eventsOf(acd.EventCallbackDone) {
 		done = append(done, ev.Reason)
 	}
-	if len(made) != 1 || made[0] != "busy" || len(done) != 1 || done[0] != "connected" {
+	if len(made) != 2 || made[0] != "busy" || made[1] != "answered" || len(done) != 1 || done[0] != "connected" {
 		t.Fatalf("made %v done %v", made, done)
 	}
 	e.check()

@@ -37,6 +37,29 @@ const (
 	EmptyNoneServing
 )
 
+var emptyRuleNames = [...]string{EmptyNever: "never", EmptyNoneLoggedIn: "none-logged-in", EmptyNoneServing: "none-serving"}
+
+func (r EmptyRule) String() string {
+	if int(r) < len(emptyRuleNames) {
+		return emptyRuleNames[r]
+	}
+	return fmt.Sprintf("EmptyRule(%d)", uint8(r))
+}
+
+// MarshalText writes the rule's name, as configuration files spell it.
+func (r EmptyRule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads "never", "none-logged-in" or "none-serving".
+func (r *EmptyRule) UnmarshalText(b []byte) error {
+	for i, n := range emptyRuleNames {
+		if n == string(b) {
+			*r = EmptyRule(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("acd: unknown empty rule %q (want never, none-logged-in or none-serving)", b)
+}
+
 // RelaxStep widens who may take a request once it has waited After in the
 // queue. Steps apply in order and accumulate.
 type RelaxStep struct {

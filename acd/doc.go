@@ -17,6 +17,28 @@
 // Break, Logout and EndWrapUp. Options.OnCallback receives callback
 // assignments ("dial this number now, this agent is held for it").
 //
+// # Configuration
+//
+// Config and QueueConfig carry yaml tags; durations are Go durations:
+//
+//	max_no_answer: 2            # missed offers in a row before break "no-answer"
+//	queues:
+//	  - name: "12345"
+//	    skill: general
+//	    wrap_up: 15s
+//	    max_wait: 5m
+//	    on_max_wait: {target: voicemail}   # or {queue: other}
+//	    max_length: 200
+//	    on_full: {target: busy-message}
+//	    join_empty: none-logged-in         # never | none-logged-in | none-serving
+//	    leave_empty: none-serving
+//	    on_empty: {target: closed-message}
+//	    missed_callback: true              # 漏接回拨
+//	    relax:
+//	      - {after: 15s, min_proficiency: 2}
+//	      - {after: 30s, fallback_skill: housing}
+//	      - {after: 60s, overflow: english}
+//
 // # Routing
 //
 // A request waits in the heaps of the skills it accepts, ordered by priority

@@ -7,6 +7,9 @@ import "fmt"
 func (d *Dispatcher) CheckInvariants() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil // frozen: Close ends requests without tidying indexes
+	}
 	reservedBy := map[*entry]*agent{}
 	type counts struct{ loggedIn, serving, ready int }
 	want := map[string]*counts{}
