@@ -124,3 +124,20 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// The example configurations under deploy/ stay valid.
+func TestDeployConfigsValid(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no deploy/*.yaml found")
+	}
+	for _, f := range files {
+		if f == "../../deploy/prometheus.yml" {
+			continue
+		}
+		cfg := Defaults()
+		if err := LoadConfigFile(f, &cfg); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
