@@ -36,7 +36,7 @@ var propertySkills = []map[string]int{
 // fake clock, checking the whole state after every step; then drains it and
 // checks that every caller ended one way or another.
 func TestPropertyRandomised(t *testing.T) {
-	seeds := 100
+	seeds := propertySeeds
 	if testing.Short() {
 		seeds = 30
 	}

@@ -23,7 +23,7 @@ func within(t *testing.T, what string, got, want, se float64) {
 func TestSimulationMatchesErlangC(t *testing.T) {
 	// 2 calls/s, 50 s AHT (100 Erlangs), 110 agents, nobody hangs up.
 	cfg := Config{Seed: 1, ArrivalRate: 2, AHT: 50 * time.Second, Agents: 110,
-		Warmup: 30 * time.Minute, Duration: 12 * time.Hour, Batches: 24}
+		Warmup: 30 * time.Minute, Duration: simHours * time.Hour, Batches: 24}
 	r, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestSimulationMatchesErlangA(t *testing.T) {
 	// Critically loaded (100 Erlangs on 100 agents): only callers who hang
 	// up (mean patience 60 s) keep the queue finite.
 	cfg := Config{Seed: 2, ArrivalRate: 2, AHT: 50 * time.Second, Patience: time.Minute, Agents: 100,
-		Warmup: 30 * time.Minute, Duration: 12 * time.Hour, Batches: 24, SampleEvery: time.Minute}
+		Warmup: 30 * time.Minute, Duration: simHours * time.Hour, Batches: 24, SampleEvery: time.Minute}
 	r, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestSimulationMatchesErlangA(t *testing.T) {
 	within(t, "P(abandon)", r.AbandonRate, m.PAbandon(), r.AbandonStdErr)
 	within(t, "ASA s", r.ASA.Seconds(), m.ASA().Seconds(), r.ASAStdErr.Seconds())
 	within(t, "SL(20s)", r.ServiceLevel[20*time.Second], m.ServiceLevel(20*time.Second), r.ServiceLevelStdErr[20*time.Second])
-	if n := len(r.Series); n < 12*60 {
+	if n := len(r.Series); n < simHours*60 {
 		t.Fatalf("%d samples", n)
 	}
 	for _, s := range r.Series {

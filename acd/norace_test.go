@@ -1,0 +1,5 @@
+//go:build !race
+
+package acd_test
+
+const propertySeeds = 300
