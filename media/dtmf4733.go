@@ -153,7 +153,7 @@ type dtmfEvent struct {
 	lastAt   time.Time // last packet of any kind
 	lastEnd  time.Time // last end packet
 	firstEnd time.Time // first end packet
-	overlong bool      // ran past MaxDuration: everything else about it is ignored
+	overlong bool      // ran past MaxDuration: ignored until it ends
 }
 
 // DTMFReceiver turns RFC 4733 telephone-event packets of one leg into key presses.
@@ -242,10 +242,6 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		r.notDTMF.Add(1)
 		return Digit{}, false
 	}
-	if uint64(ev.Duration) > r.maxUnits() {
-		r.badDuration.Add(1)
-		return Digit{}, false
-	}
 	if r.seenAny && ssrc != r.lastSSRC {
 		r.ssrcChanges.Add(1)
 	}
@@ -256,11 +252,16 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		if prev := r.continues(ssrc, ts, ev.Event); prev != nil {
 			return r.continueSegment(prev, ev, ssrc, seq, ts, now)
 		}
-		return r.start(r.alloc(), key, ev, ssrc, seq, ts, now, false)
-	}
-	if e.overlong {
-		r.badDuration.Add(1)
-		return Digit{}, false
+		e = r.alloc()
+		if uint64(ev.Duration) > r.maxUnits() {
+			// First seen already past MaxDuration: remember it, so that its
+			// later packets are not taken for a press, but report nothing.
+			e.record(ev, ssrc, seq, ts, now)
+			e.overlong = true
+			r.badDuration.Add(1)
+			return Digit{}, false
+		}
+		return r.start(e, key, ev, ssrc, seq, ts, now, false)
 	}
 	if e.ended {
 		if ev.End {
@@ -294,9 +295,13 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		}
 		return Digit{}, false
 	}
-	if uint64(e.base)+uint64(ev.Duration) > r.maxUnits() {
+	if e.overlong || uint64(e.base)+uint64(ev.Duration) > r.maxUnits() {
+		// A stuck key: ignore it until it ends, then let a new press of it through.
 		e.overlong = true
 		r.badDuration.Add(1)
+		if ev.End {
+			e.ended, e.lastEnd, e.firstEnd, e.lastAt = true, now, now, now
+		}
 		return Digit{}, false
 	}
 	if ev.Duration == e.lastDur && !ev.End && int16(seq-e.lastSeq) <= 0 {
@@ -327,19 +332,7 @@ func dtmfLateness(now, ref time.Time, refDur, dur uint16) time.Duration {
 
 // start records a new press in e and reports it.
 func (r *DTMFReceiver) start(e *dtmfEvent, key byte, ev TelephoneEvent, ssrc uint32, seq uint16, ts uint32, now time.Time, rearm bool) (Digit, bool) {
-	*e = dtmfEvent{
-		used:    true,
-		ssrc:    ssrc,
-		ts:      ts,
-		code:    ev.Event,
-		ended:   ev.End,
-		lastSeq: seq,
-		lastDur: ev.Duration,
-		lastAt:  now,
-	}
-	if ev.End {
-		e.lastEnd, e.firstEnd = now, now
-	}
+	e.record(ev, ssrc, seq, ts, now)
 	r.digits.Add(1)
 	if rearm {
 		r.rearmed.Add(1)
@@ -353,6 +346,23 @@ func (r *DTMFReceiver) start(e *dtmfEvent, key byte, ev TelephoneEvent, ssrc uin
 		Duration: time.Duration(ev.Duration) * (time.Second / dtmfClockRate),
 		Source:   DigitRFC4733,
 	}, true
+}
+
+// record makes e a new press that begins with packet ev.
+func (e *dtmfEvent) record(ev TelephoneEvent, ssrc uint32, seq uint16, ts uint32, now time.Time) {
+	*e = dtmfEvent{
+		used:    true,
+		ssrc:    ssrc,
+		ts:      ts,
+		code:    ev.Event,
+		ended:   ev.End,
+		lastSeq: seq,
+		lastDur: ev.Duration,
+		lastAt:  now,
+	}
+	if ev.End {
+		e.lastEnd, e.firstEnd = now, now
+	}
 }
 
 func (r *DTMFReceiver) find(ssrc, ts uint32, code uint8) *dtmfEvent {

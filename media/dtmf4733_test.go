@@ -459,8 +459,20 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 			{ms: 0, code: 1, dur: 4000, seq: 1, ts: 10},
 			{ms: 600, code: 1, dur: 8800, seq: 2, ts: 10}, // 1.1 s
 			{ms: 620, code: 1, end: true, dur: 8800, seq: 3, ts: 10},
+			{ms: 640, code: 1, end: true, dur: 8800, seq: 4, ts: 10}, // retransmitted end
+			{ms: 1000, code: 1, dur: 0, seq: 1, ts: 10},              // identical replay: a new press
+			{ms: 1020, code: 1, end: true, dur: 160, seq: 2, ts: 10},
 		})
-		if st := r.Stats(); got != "1" || st.BadDuration != 2 {
+		if st := r.Stats(); got != "11" || st.BadDuration != 2 || st.Duplicates != 1 {
+			t.Fatalf("got %q stats %+v", got, st)
+		}
+		// First seen already past the limit: nothing, now or from its later packets.
+		got, _ = runPkts(&r, []pkt{
+			{ms: 2000, code: 2, dur: 8500, seq: 9, ts: 50000},
+			{ms: 2020, code: 2, dur: 8660, seq: 10, ts: 50000},
+			{ms: 2040, code: 2, end: true, dur: 8800, seq: 11, ts: 50000},
+		})
+		if st := r.Stats(); got != "" || st.BadDuration != 5 {
 			t.Fatalf("got %q stats %+v", got, st)
 		}
 	})
