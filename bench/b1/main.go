@@ -61,7 +61,8 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 		Title: "B1: call setup",
 		Method: fmt.Sprintf("hotline (config %s) on core 0, GOMAXPROCS=1; SIPp 3.6.1 on core 1 (scenario uac_call: "+
 			"INVITE with PCMU/PCMA offer, 200, ACK, %v talk, BYE) to %s; %d s of calls per rate; "+
-			"INVITE→200 from SIPp -trace_rtt (1 ms resolution); server CPU from /proc/PID/stat over the step.",
+			"INVITE→200 on the wire from a tshark capture of lo (first INVITE to first 200 per Call-ID; SIPp's 1 ms rtd "+
+			"when tshark is missing); server CPU from /proc/PID/stat over the step.",
 			cfgName(cfg), hold, number, seconds),
 	}
 	// Warm up: the first calls pay for lazy initialisation, not for setup.
@@ -76,6 +77,9 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 			return fmt.Errorf("bad rate %q", f)
 		}
 		calls := int(rate * float64(seconds))
+		// tshark times the wire (µs); SIPp's own rtd has 1 ms resolution and its
+		// scheduling in it. Without tshark, SIPp's figures are reported.
+		capture, capErr := harness.StartSIPCapture(dir, port(h.SIPAddr))
 		cpu0, _ := harness.ProcCPU(h.Pid())
 		t0 := time.Now()
 		res, sippCPU, runErr := harness.RunSIPp(ctx, dir, fmt.Sprintf("rate%v", rate), testkit.SIPpOpts{
@@ -88,7 +92,15 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 			return runErr
 		}
 		load := fmt.Sprintf("%v calls/s", rate)
-		st := res.SetupTimes
+		st, source := res.SetupTimes, "SIPp rtd"
+		if capErr == nil {
+			wire, unanswered, err := capture.SetupTimes(ctx)
+			if err == nil && len(wire) > 0 {
+				st, source = wire, fmt.Sprintf("wire, %d unanswered", unanswered)
+			}
+		} else {
+			fmt.Fprintf(&r.Detail, "  no capture (%v): SIPp's rtd instead\n", capErr)
+		}
 		p50, p95, p99 := harness.Percentile(st, 50), harness.Percentile(st, 95), harness.Percentile(st, 99)
 		target := "–"
 		if rate >= 100 && rate < 200 {
@@ -99,7 +111,7 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 		if sippPct > 70 {
 			void = fmt.Sprintf(" (VOID: SIPp at %.0f %%)", sippPct)
 		}
-		r.Add("B1", load, "INVITE→200 p50/p95/p99",
+		r.Add("B1", load, "INVITE→200 p50/p95/p99 ("+source+")",
 			fmt.Sprintf("%v / %v / %v%s", ms(p50), ms(p95), ms(p99), void), target)
 		r.Add("B1", load, "failed / created, retransmissions",
 			fmt.Sprintf("%d / %d, %d", res.Failed, res.Created, res.Retransmissions), "0 failed")
@@ -137,7 +149,13 @@ func cfgName(c string) string {
 }
 
 func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64) + " ms"
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+func port(addr string) int {
+	_, p, _ := strings.Cut(addr, ":")
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 func firstLine(s string) string {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,13 @@ func ListenRTPProbe() (*RTPProbe, error) {
 	}
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
+	// Kernel receive timestamps: gaps measured when the packet arrived, not when a
+	// busy test process got round to reading it.
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		})
+	}
 	p := &RTPProbe{
 		conn:    conn,
 		sources: map[netip.AddrPort]bool{},
@@ -153,9 +161,10 @@ func (p *RTPProbe) ReplyWith(pt uint8, pcm []int16) {
 func (p *RTPProbe) readLoop() {
 	defer p.wg.Done()
 	buf := make([]byte, 2048)
+	oob := make([]byte, 128)
 	for {
-		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
-		at := time.Now()
+		n, oobn, _, from, err := p.conn.ReadMsgUDPAddrPort(buf, oob)
+		at := kernelTime(oob[:oobn])
 		if err != nil {
 			select {
 			case <-p.done:
@@ -308,6 +317,21 @@ func Keys(pkts []RTPPacket, pt uint8) string {
 		}
 	}
 	return string(keys)
+}
+
+// kernelTime reads the SO_TIMESTAMPNS control message, or falls back to now.
+func kernelTime(oob []byte) time.Time {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+				return time.Unix(sec, nsec)
+			}
+		}
+	}
+	return time.Now()
 }
 
 func eventKey(e uint8) byte {

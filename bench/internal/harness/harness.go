@@ -158,7 +158,15 @@ func Machine() string {
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
 	}
-	return fmt.Sprintf("%s, %d cores, Linux %s, %s, commit %s", model, runtime.NumCPU(), kernel, runtime.Version(), commit)
+	// The load average says whether anything else competed for the cores: figures
+	// taken with it well above 2 on this 2-core machine are not comparable.
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			load = f[0]
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s, commit %s, load average %s", model, runtime.NumCPU(), kernel, runtime.Version(), commit, load)
 }
 
 // Row is one line of the summary table that bench/run prints.
