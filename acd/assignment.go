@@ -15,6 +15,7 @@ type offer struct {
 	withdrawn chan struct{}
 	answered  bool
 	over      bool // withdrawn, missed or completed
+	asg       *Assignment
 }
 
 // Assignment is an agent reserved for a request. The call layer rings the
@@ -193,6 +194,7 @@ func (d *Dispatcher) offer(e *entry, ag *agent) {
 		Arrived: e.arrived, Offered: now, Wait: now.Sub(e.arrived), Timeout: timeout,
 		Callback: e.callback, Number: e.number, Attempt: e.attempt, Ticket: e.ticket, d: d, o: o,
 	}
+	o.asg = a
 	if e.callback {
 		d.out.push(outItem{cb: a})
 		return
@@ -297,4 +299,16 @@ func (d *Dispatcher) withdraw(o *offer, reason string) {
 	close(o.withdrawn)
 	d.emit(o.e, Event{Kind: EventWithdraw, AgentID: o.ag.id, Reason: reason})
 	d.becomeFree(o.ag)
+}
+
+// AgentAssignment returns the offer or call an agent is busy with (ringing
+// or on call), for the agent's desk, which did not receive it from Enqueue.
+func (d *Dispatcher) AgentAssignment(agentID string) (Assignment, bool) {
+	d.lock()
+	defer d.unlock()
+	ag := d.agents[agentID]
+	if ag == nil || ag.offer == nil {
+		return Assignment{}, false
+	}
+	return *ag.offer.asg, true
 }

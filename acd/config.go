@@ -91,7 +91,10 @@ type QueueConfig struct {
 	JoinEmpty  EmptyRule   `yaml:"join_empty,omitempty"`
 	LeaveEmpty EmptyRule   `yaml:"leave_empty,omitempty"`
 	OnEmpty    Destination `yaml:"on_empty,omitempty"`
-	Relax      []RelaxStep `yaml:"relax,omitempty"`
+	// LeaveEmptyGrace is how long a queue must stay empty before its callers
+	// are sent away, so that a shift change does not empty it (0: at once).
+	LeaveEmptyGrace time.Duration `yaml:"leave_empty_grace,omitempty"`
+	Relax           []RelaxStep   `yaml:"relax,omitempty"`
 	// WrapUp is the after-call work time an agent gets after a call from this queue.
 	WrapUp time.Duration `yaml:"wrap_up,omitempty"`
 	// RingTimeout bounds an offer to an agent: if the call layer has not
@@ -188,7 +191,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("acd: queue %q: min_proficiency %d outside 1-5", q.Name, q.MinProficiency))
 		}
 		if q.MaxWait < 0 || q.MaxLength < 0 || q.WrapUp < 0 || q.RingTimeout < 0 || q.CallbackAttempts < 0 ||
-			q.CallbackRetryDelay < 0 || q.CallbackTimeout < 0 || q.MissedCallbackMinWait < 0 {
+			q.CallbackRetryDelay < 0 || q.CallbackTimeout < 0 || q.MissedCallbackMinWait < 0 || q.LeaveEmptyGrace < 0 {
 			errs = append(errs, fmt.Errorf("acd: queue %q: negative limit", q.Name))
 		}
 		for _, d := range []Destination{q.OnMaxWait, q.OnFull, q.OnEmpty} {

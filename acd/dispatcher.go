@@ -186,6 +186,11 @@ func (d *Dispatcher) Close() error {
 			ag.wrapTimer.Stop()
 		}
 	}
+	for _, q := range d.queues {
+		if q.emptyTimer != nil {
+			q.emptyTimer.Stop()
+		}
+	}
 	if d.m != nil {
 		d.m.unregister()
 	}
@@ -491,7 +496,8 @@ func (d *Dispatcher) isEmpty(q *queue, rule EmptyRule) bool {
 }
 
 // leaveEmpty sends waiting live callers away from queues whose skill lost
-// its last agent, in queue order. Callbacks stay: nobody holds a line.
+// its last agent, in queue order, after the queue's grace period (a shift
+// change should not empty the queue). Callbacks stay: nobody holds a line.
 func (d *Dispatcher) leaveEmpty() {
 	emptied := d.emptied
 	d.emptied = map[string]bool{}
@@ -505,18 +511,36 @@ func (d *Dispatcher) leaveEmpty() {
 		if !emptied[q.cfg.Skill] || !d.isEmpty(q, q.cfg.LeaveEmpty) {
 			continue
 		}
-		var leave []*entry
-		for e := range q.waiting {
-			if e.live() {
-				leave = append(leave, e)
-			}
+		if q.cfg.LeaveEmptyGrace <= 0 {
+			d.evictEmpty(q)
+			continue
 		}
-		sort.Slice(leave, func(i, j int) bool { return ahead(leave[i], leave[j]) })
-		for _, e := range leave {
-			d.unindex(e)
-			if !d.exit(e, ReasonEmpty, q.cfg.OnEmpty) {
-				d.place(e)
+		if q.emptyTimer != nil {
+			continue // already counting down
+		}
+		q.emptyTimer = d.clock.AfterFunc(q.cfg.LeaveEmptyGrace, func() {
+			d.lock()
+			defer d.unlock()
+			q.emptyTimer = nil
+			if !d.closed && d.isEmpty(q, q.cfg.LeaveEmpty) {
+				d.evictEmpty(q)
 			}
+		})
+	}
+}
+
+func (d *Dispatcher) evictEmpty(q *queue) {
+	var leave []*entry
+	for e := range q.waiting {
+		if e.live() {
+			leave = append(leave, e)
+		}
+	}
+	sort.Slice(leave, func(i, j int) bool { return ahead(leave[i], leave[j]) })
+	for _, e := range leave {
+		d.unindex(e)
+		if !d.exit(e, ReasonEmpty, q.cfg.OnEmpty) {
+			d.place(e)
 		}
 	}
 }

@@ -3,10 +3,11 @@ package acd
 import "time"
 
 type queue struct {
-	cfg       QueueConfig
-	waiting   map[*entry]struct{} // indexed requests whose queue this is
-	live      int                 // live callers waiting or ringing, for MaxLength
-	callbacks int                 // callback requests not yet done
+	cfg        QueueConfig
+	waiting    map[*entry]struct{} // indexed requests whose queue this is
+	live       int                 // live callers waiting or ringing, for MaxLength
+	callbacks  int                 // callback requests not yet done
+	emptyTimer Timer               // LeaveEmptyGrace running
 
 	// aht is an exponentially weighted mean of handle time (connect to end of
 	// wrap-up) over recent calls; it feeds the wait estimate.

@@ -333,3 +333,49 @@ func TestLeaveWhenLastAgentGoesOnBreak(t *testing.T) {
 	}
 	e.check()
 }
+
+func TestLeaveEmptyGrace(t *testing.T) {
+	e := newEnv(t, oneQueue(func(q *acd.QueueConfig) {
+		q.LeaveEmpty = acd.EmptyNoneLoggedIn
+		q.LeaveEmptyGrace = time.Minute
+		q.OnEmpty = acd.Destination{Target: "closed"}
+	}))
+	must(t, e.d.Login("night", map[string]int{"general": 1}))
+	stay := e.join("stay", "general", 0)
+	must(t, e.d.Logout("night")) // shift change: the day agent logs in within the grace
+	e.clk.Advance(30 * time.Second)
+	must(t, e.d.Login("day", map[string]int{"general": 1}))
+	e.clk.Advance(time.Minute)
+	if _, _, err := stay.Poll(); err != nil {
+		t.Fatalf("sent away during a shift change: %v", err)
+	}
+	must(t, e.d.Logout("day")) // nobody comes
+	e.clk.Advance(59 * time.Second)
+	if _, _, err := stay.Poll(); err != nil {
+		t.Fatalf("sent away before the grace: %v", err)
+	}
+	e.clk.Advance(time.Second)
+	_, _, err := stay.Poll()
+	if x := exitErr(t, err); x.Reason != acd.ReasonEmpty || x.Target != "closed" {
+		t.Fatalf("%+v", x)
+	}
+}
+
+func TestAgentAssignment(t *testing.T) {
+	e := newEnv(t, oneQueue(nil))
+	e.agent("x", map[string]int{"general": 1})
+	if _, ok := e.d.AgentAssignment("x"); ok {
+		t.Fatal("idle agent with an assignment")
+	}
+	tk := e.join("c", "general", 7)
+	a, ok := e.d.AgentAssignment("x")
+	if !ok || a.CallID != "c" || a.Priority != 7 {
+		t.Fatalf("%+v", a)
+	}
+	must(t, a.Answered()) // the desk may report on it
+	if _, err := tk.Wait(); err == nil {
+		t.Fatal("caller's ticket still waiting after answer")
+	}
+	must(t, a.Complete())
+	e.wantState("x", acd.Ready, "")
+}
