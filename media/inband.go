@@ -46,6 +46,24 @@ var (
 	}()
 )
 
+// DTMFFreqs returns the low- and high-group frequencies of a key ('0'-'9', '*',
+// '#', 'A'-'D'), e.g. to play it in-band with NewToneSource(0.3, low, high).
+func DTMFFreqs(key byte) (low, high float64, ok bool) {
+	code, ok := KeyEvent(key)
+	if !ok {
+		return 0, 0, false
+	}
+	k := dtmfKeys[code]
+	for r := range dtmfPad {
+		for c := range dtmfPad[r] {
+			if dtmfPad[r][c] == k {
+				return dtmfRowFreqs[r], dtmfColFreqs[c], true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 // Detection thresholds, as power ratios.
 const (
 	inbandWindow       = 120 // 15 ms

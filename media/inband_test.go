@@ -11,14 +11,22 @@ import (
 
 // dtmfFreqs returns the two frequencies of key.
 func dtmfFreqs(key byte) (low, high float64) {
-	for r := range dtmfPad {
-		for c := range dtmfPad[r] {
-			if dtmfPad[r][c] == key {
-				return dtmfRowFreqs[r], dtmfColFreqs[c]
-			}
+	low, high, ok := DTMFFreqs(key)
+	if !ok {
+		panic(fmt.Sprintf("no key %q", key))
+	}
+	return low, high
+}
+
+func TestDTMFFreqs(t *testing.T) {
+	for key, want := range map[byte][2]float64{'1': {697, 1209}, '5': {770, 1336}, '#': {941, 1477}, 'd': {941, 1633}, '0': {941, 1336}} {
+		if lo, hi, ok := DTMFFreqs(key); !ok || lo != want[0] || hi != want[1] {
+			t.Errorf("DTMFFreqs(%q) = %v, %v, %t", key, lo, hi, ok)
 		}
 	}
-	panic(fmt.Sprintf("no key %q", key))
+	if _, _, ok := DTMFFreqs('x'); ok {
+		t.Error("DTMFFreqs('x') ok")
+	}
 }
 
 // audio builds a test signal in float samples so that parts can be mixed before
