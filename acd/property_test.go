@@ -21,7 +21,8 @@ func propertyConfig() acd.Config {
 			OnMaxWait: acd.Destination{Queue: "overflow"}, MissedCallback: true, MissedCallbackMinWait: 30 * time.Second,
 			Relax: []acd.RelaxStep{{After: 20 * time.Second, MinProficiency: 1}, {After: 40 * time.Second, FallbackSkill: "tax"}}},
 		{Name: "tax", Skill: "tax", MinProficiency: 3, MaxLength: 6, OnFull: acd.Destination{Target: "busy"},
-			Relax: []acd.RelaxStep{{After: 30 * time.Second, Overflow: "general"}}, CallbackRetryDelay: time.Minute},
+			Relax: []acd.RelaxStep{{After: 30 * time.Second, Overflow: "general"}}, CallbackRetryDelay: time.Minute,
+			LeaveEmpty: acd.EmptyNoneLoggedIn, LeaveEmptyGrace: 20 * time.Second, OnEmpty: acd.Destination{Queue: "general"}},
 		{Name: "overflow", Skill: "any", JoinEmpty: acd.EmptyNoneLoggedIn, LeaveEmpty: acd.EmptyNoneServing,
 			OnEmpty: acd.Destination{Target: "voicemail"}, RingTimeout: 10 * time.Second},
 	}}

@@ -33,6 +33,17 @@ type Status struct {
 
 // Status reports the ticket's position and estimated wait (for position and
 // wait announcements). It fails once the ticket has ended.
+//
+// The estimated wait of the caller at position P is
+//
+//	EWT = max(0, P − R) × AHT / S
+//
+// with R the ready agents of the queue's skill, S the agents serving it
+// (logged in and not on break) and AHT the queue's recent mean handle time
+// (connect to end of wrap-up, weighted to the last ~20 calls; the queue's
+// DefaultHandleTime before the first). With S agents busy a place frees up
+// every AHT/S on average and the caller needs P − R of them. It ignores
+// relaxation and later higher-priority arrivals: a guide for announcements.
 func (t *Ticket) Status() (Status, error) {
 	t.d.lock()
 	defer t.d.unlock()
@@ -72,17 +83,7 @@ func (d *Dispatcher) status(e *entry) Status {
 	return s
 }
 
-// ewt estimates the wait of the request at position pos:
-//
-//	EWT = max(0, pos − R) × AHT / S
-//
-// where R is the number of ready agents with the queue's skill, S the number
-// of agents serving it (logged in and not on break: ready, ringing, on call
-// or in wrap-up) and AHT the queue's recent mean handle time (connect to the
-// end of wrap-up, weighted to the last ~20 calls). With S busy agents a
-// place frees up every AHT/S on average, and the caller needs pos − R of them.
-// It ignores proficiency relaxation and priority arrivals that will jump the
-// queue, so it is a guide for announcements, not a promise.
+// ewt is the estimate documented on Ticket.Status.
 func (d *Dispatcher) ewt(q *queue, pos int) (time.Duration, bool) {
 	s := d.skills[q.cfg.Skill]
 	if s == nil || s.serving == 0 {
