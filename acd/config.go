@@ -135,8 +135,10 @@ type Options struct {
 	Logger     *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // nil: no metrics
 	// Sink receives every event, in order, synchronously, outside the
-	// dispatcher's lock (it may call the dispatcher). It should be quick:
-	// routing waits for it. The call layer stores these (queue_log).
+	// dispatcher's lock (it may call the dispatcher). It should be quick —
+	// hand off to a buffered writer: the goroutine that made a change
+	// delivers its events and those queued meanwhile by others. The call
+	// layer stores these (queue_log).
 	Sink func(Event)
 	// OnCallback receives callback assignments: an agent is reserved and the
 	// number must be dialled now. Called like Sink; start a goroutine to dial.

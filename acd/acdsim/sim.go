@@ -29,6 +29,10 @@ type Config struct {
 	// Calls arriving in [Warmup, Warmup+Duration) are counted; the run goes
 	// on until they have all ended.
 	Warmup, Duration time.Duration
+	// AnswerDelay is how long an offered agent rings before answering (a SIP
+	// agent's 180 → 200). It adds to the caller's wait and to the agent's
+	// busy time, so the Erlang models see AHT + AnswerDelay; 0: at once.
+	AnswerDelay      time.Duration
 	Thresholds       []time.Duration // service-level thresholds (default 15 s, 20 s)
 	Batches          int             // batch means for standard errors (default 20)
 	SampleEvery      time.Duration   // time series for plots; 0: none
@@ -238,20 +242,31 @@ func (s *sim) process() {
 		if err != nil || !ok {
 			continue
 		}
-		if err := a.Answered(); err != nil {
-			s.fail(fmt.Errorf("answer %s: %w", id, err))
-			return
+		if s.cfg.AnswerDelay > 0 {
+			s.clk.AfterFunc(s.cfg.AnswerDelay, func() { s.answer(c, a); s.process() })
+			continue
 		}
-		if c.patient != nil {
-			c.patient.Stop()
-		}
-		s.clk.AfterFunc(s.exp(s.cfg.AHT.Seconds()), func() {
-			if err := a.Complete(); err != nil {
-				s.fail(fmt.Errorf("complete %s: %w", id, err))
-			}
-			s.process()
-		})
+		s.answer(c, a)
 	}
+}
+
+func (s *sim) answer(c *call, a acd.Assignment) {
+	if err := a.Answered(); err != nil {
+		if errors.Is(err, acd.ErrStale) {
+			return // the caller hung up while the agent rang
+		}
+		s.fail(fmt.Errorf("answer %s: %w", a.CallID, err))
+		return
+	}
+	if c.patient != nil {
+		c.patient.Stop()
+	}
+	s.clk.AfterFunc(s.exp(s.cfg.AHT.Seconds()), func() {
+		if err := a.Complete(); err != nil {
+			s.fail(fmt.Errorf("complete %s: %w", a.CallID, err))
+		}
+		s.process()
+	})
 }
 
 func (s *sim) summarise(r *Result) {

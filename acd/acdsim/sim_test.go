@@ -74,3 +74,20 @@ func TestSimulationMatchesErlangA(t *testing.T) {
 		}
 	}
 }
+
+func TestSimulationAnswerDelayAndAbandonWhileRinging(t *testing.T) {
+	// Agents ring 3 s before answering; callers with little patience hang up
+	// while ringing too. Nothing may be lost or answered twice.
+	cfg := Config{Seed: 3, ArrivalRate: 2, AHT: 50 * time.Second, Patience: 10 * time.Second, AnswerDelay: 3 * time.Second,
+		Agents: 100, Warmup: 10 * time.Minute, Duration: time.Hour}
+	r, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Answered+r.Abandoned != r.Offered || r.Abandoned == 0 {
+		t.Fatalf("offered %d answered %d abandoned %d", r.Offered, r.Answered, r.Abandoned)
+	}
+	if r.ASA < cfg.AnswerDelay {
+		t.Fatalf("ASA %v below the ring time", r.ASA)
+	}
+}
