@@ -131,7 +131,7 @@ const dtmfHistory = 8
 type DTMFStats struct {
 	Digits      uint64 // key presses reported
 	Rearmed     uint64 // presses recognised on a key whose packets repeat an earlier press exactly (SIPp pcap replays)
-	LateStart   uint64 // presses whose first packet was lost: first seen with duration > 0 or as an end packet
+	FromEnd     uint64 // presses first seen on an end packet: all their updates were lost
 	Duplicates  uint64 // retransmitted end packets, duplicated or late packets of a known press: ignored
 	Continued   uint64 // RFC 4733 §2.5.1.3 long-event segments that continue a press: not a new digit
 	SSRCChanges uint64 // telephone-event SSRC switches (SIPp play_dtmf starts a new one)
@@ -177,8 +177,8 @@ type DTMFReceiver struct {
 	lastSSRC uint32
 	seenAny  bool
 
-	digits, rearmed, lateStart, duplicates, continued atomic.Uint64
-	ssrcChanges, malformed, notDTMF, badDuration      atomic.Uint64
+	digits, rearmed, fromEnd, duplicates, continued atomic.Uint64
+	ssrcChanges, malformed, notDTMF, badDuration    atomic.Uint64
 }
 
 // Stats returns the receiver's counters. Safe to call concurrently with Handle.
@@ -186,7 +186,7 @@ func (r *DTMFReceiver) Stats() DTMFStats {
 	return DTMFStats{
 		Digits:      r.digits.Load(),
 		Rearmed:     r.rearmed.Load(),
-		LateStart:   r.lateStart.Load(),
+		FromEnd:     r.fromEnd.Load(),
 		Duplicates:  r.duplicates.Load(),
 		Continued:   r.continued.Load(),
 		SSRCChanges: r.ssrcChanges.Load(),
@@ -337,8 +337,8 @@ func (r *DTMFReceiver) start(e *dtmfEvent, key byte, ev TelephoneEvent, ssrc uin
 	if rearm {
 		r.rearmed.Add(1)
 	}
-	if ev.End || ev.Duration > 0 {
-		r.lateStart.Add(1)
+	if ev.End {
+		r.fromEnd.Add(1)
 	}
 	return Digit{
 		Key:      key,

@@ -180,7 +180,7 @@ func TestDTMFReceiverSIPpPcaps(t *testing.T) {
 			t.Errorf("pcap %q: digit %+v, want at the first packet with duration 0", key, d)
 		}
 		st := r.Stats()
-		if st.Digits != 1 || st.Duplicates != 2 || st.Ignored() != 0 || st.LateStart != 0 {
+		if st.Digits != 1 || st.Duplicates != 2 || st.Ignored() != 0 || st.FromEnd != 0 {
 			t.Errorf("pcap %q: stats %+v", key, st)
 		}
 	}
@@ -242,6 +242,24 @@ func TestDTMFReceiverSIPpPlayDTMF(t *testing.T) {
 		}
 	}
 	if st := r.Stats(); st.Duplicates != 8 || st.Ignored() != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// baresip sends its telephone-events interleaved with audio, starting at duration
+// 160, with new timestamps per press.
+func TestDTMFReceiverBaresip(t *testing.T) {
+	var r DTMFReceiver
+	got, digits := play(&r, loadTrace(t, "baresip_dtmf_1pound11.txt", false), epoch)
+	if got != "1#11" {
+		t.Fatalf("got %q, want \"1#11\"", got)
+	}
+	for _, d := range digits {
+		if d.Duration != 20*time.Millisecond {
+			t.Errorf("digit %q reported with duration %v, want the first packet's 20 ms", d.Key, d.Duration)
+		}
+	}
+	if st := r.Stats(); st.Duplicates != 8 || st.Ignored() != 0 || st.Rearmed != 0 || st.FromEnd != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -320,15 +338,15 @@ func TestDTMFReceiverLoss(t *testing.T) {
 		if got != "7" || ds[0].Duration != 60*time.Millisecond || ds[0].At != epoch.Add(40*time.Millisecond) {
 			t.Fatalf("got %q %+v", got, ds)
 		}
-		if r.Stats().LateStart != 1 {
+		if r.Stats().FromEnd != 0 {
 			t.Errorf("stats %+v", r.Stats())
 		}
 	})
 	t.Run("only ends", func(t *testing.T) {
 		var r DTMFReceiver
 		got, ds := runPkts(&r, press[4:])
-		if got != "7" || ds[0].Duration != 100*time.Millisecond {
-			t.Fatalf("got %q %+v", got, ds)
+		if got != "7" || ds[0].Duration != 100*time.Millisecond || r.Stats().FromEnd != 1 {
+			t.Fatalf("got %q %+v, stats %+v", got, ds, r.Stats())
 		}
 	})
 	t.Run("only the last end", func(t *testing.T) {
