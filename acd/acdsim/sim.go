@@ -32,11 +32,11 @@ type Config struct {
 	// AnswerDelay is how long an offered agent rings before answering (a SIP
 	// agent's 180 → 200). It adds to the caller's wait and to the agent's
 	// busy time, so the Erlang models see AHT + AnswerDelay; 0: at once.
-	AnswerDelay      time.Duration
-	Thresholds       []time.Duration // service-level thresholds (default 15 s, 20 s)
-	Batches          int             // batch means for standard errors (default 20)
-	SampleEvery      time.Duration   // time series for plots; 0: none
-	Registerer       prometheus.Registerer
+	AnswerDelay time.Duration
+	Thresholds  []time.Duration // service-level thresholds (default 15 s, 20 s)
+	Batches     int             // batch means for standard errors (default 20)
+	SampleEvery time.Duration   // time series for plots; 0: none
+	Registerer  prometheus.Registerer
 }
 
 // Result is what the run measured. Standard errors come from batch means
