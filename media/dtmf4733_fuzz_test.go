@@ -77,7 +77,7 @@ func FuzzDTMFReceiver(f *testing.F) {
 		run := func(copies int) string {
 			var r DTMFReceiver
 			var keys []byte
-			now := epoch
+			now := testEpoch
 			for off := 0; off+dtmfFuzzRecord <= len(b); off += dtmfFuzzRecord {
 				rec := b[off : off+dtmfFuzzRecord]
 				now = now.Add(time.Duration(binary.BigEndian.Uint16(rec[11:])) * time.Millisecond)

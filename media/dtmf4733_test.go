@@ -86,11 +86,11 @@ func sippPcaps(t testing.TB) map[byte][]tracePacket {
 	return byKey
 }
 
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+var testEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// play feeds packets to r as if they arrived at start+their capture offset, and
+// playTrace feeds packets to r as if they arrived at start+their capture offset, and
 // returns the keys reported and the digits.
-func play(r *DTMFReceiver, pkts []tracePacket, start time.Time) (string, []Digit) {
+func playTrace(r *DTMFReceiver, pkts []tracePacket, start time.Time) (string, []Digit) {
 	var keys []byte
 	var digits []Digit
 	for _, p := range pkts {
@@ -170,13 +170,13 @@ func TestEventKeys(t *testing.T) {
 func TestDTMFReceiverSIPpPcaps(t *testing.T) {
 	for key, pkts := range sippPcaps(t) {
 		var r DTMFReceiver
-		got, digits := play(&r, pkts, epoch)
+		got, digits := playTrace(&r, pkts, testEpoch)
 		if got != string(key) {
 			t.Errorf("pcap %q: got %q", key, got)
 			continue
 		}
 		d := digits[0]
-		if d.At != epoch || d.Duration != 0 || d.Source != DigitRFC4733 {
+		if d.At != testEpoch || d.Duration != 0 || d.Source != DigitRFC4733 {
 			t.Errorf("pcap %q: digit %+v, want at the first packet with duration 0", key, d)
 		}
 		st := r.Stats()
@@ -202,8 +202,8 @@ func TestDTMFReceiverSIPpReplays(t *testing.T) {
 		{"11 pause = file length", "11", 140 * time.Millisecond, 0},
 		{"1111 pause 150ms", "1111", 150 * time.Millisecond, 0},
 		{"1#1", "1#1", 200 * time.Millisecond, 0},
-		{"11 first play cut before its end", "11", 140 * time.Millisecond, 7},
-		{"5555 every play cut", "5555", 200 * time.Millisecond, 6},
+		{"11 first playTrace cut before its end", "11", 140 * time.Millisecond, 7},
+		{"5555 every playTrace cut", "5555", 200 * time.Millisecond, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r DTMFReceiver
@@ -213,7 +213,7 @@ func TestDTMFReceiverSIPpReplays(t *testing.T) {
 				if tc.cut > 0 {
 					pkts = pkts[:tc.cut]
 				}
-				k, _ := play(&r, pkts, epoch.Add(time.Duration(i)*tc.pause))
+				k, _ := playTrace(&r, pkts, testEpoch.Add(time.Duration(i)*tc.pause))
 				got += k
 			}
 			if got != tc.keys {
@@ -232,7 +232,7 @@ func TestDTMFReceiverSIPpPlayDTMF(t *testing.T) {
 			events = append(events, p)
 		}
 	}
-	got, digits := play(&r, events, epoch)
+	got, digits := playTrace(&r, events, testEpoch)
 	if got != "1#11" {
 		t.Fatalf("got %q, want \"1#11\"", got)
 	}
@@ -250,7 +250,7 @@ func TestDTMFReceiverSIPpPlayDTMF(t *testing.T) {
 // 160, with new timestamps per press.
 func TestDTMFReceiverBaresip(t *testing.T) {
 	var r DTMFReceiver
-	got, digits := play(&r, loadTrace(t, "baresip_dtmf_1pound11.txt", false), epoch)
+	got, digits := playTrace(&r, loadTrace(t, "baresip_dtmf_1pound11.txt", false), testEpoch)
 	if got != "1#11" {
 		t.Fatalf("got %q, want \"1#11\"", got)
 	}
@@ -268,14 +268,14 @@ func TestDTMFReceiverBaresip(t *testing.T) {
 func TestDTMFReceiverSSRCSwitch(t *testing.T) {
 	var r DTMFReceiver
 	pkts := sippPcaps(t)['1']
-	play(&r, pkts, epoch)
+	playTrace(&r, pkts, testEpoch)
 	moved := make([]tracePacket, len(pkts))
 	copy(moved, pkts)
 	for i := range moved {
 		moved[i].ssrc = 0x01020305
 	}
 	// Arrives at once after the first: only the SSRC tells it apart.
-	if got, _ := play(&r, moved, epoch.Add(145*time.Millisecond)); got != "1" {
+	if got, _ := playTrace(&r, moved, testEpoch.Add(145*time.Millisecond)); got != "1" {
 		t.Fatalf("after SSRC switch got %q, want \"1\"", got)
 	}
 	if st := r.Stats(); st.SSRCChanges != 1 || st.Digits != 2 {
@@ -283,15 +283,15 @@ func TestDTMFReceiverSSRCSwitch(t *testing.T) {
 	}
 }
 
-func ev(code uint8, end bool, dur uint16) []byte {
+func teBytes(code uint8, end bool, dur uint16) []byte {
 	var b [4]byte
 	TelephoneEvent{Event: code, End: end, Volume: 10, Duration: dur}.MarshalTo(b[:])
 	return b[:]
 }
 
-// pkt is one packet in a hand-written scenario.
-type pkt struct {
-	ms   int // arrival, ms after epoch
+// tePkt is one packet in a hand-written scenario.
+type tePkt struct {
+	ms   int // arrival, ms after testEpoch
 	code uint8
 	end  bool
 	dur  uint16
@@ -300,14 +300,14 @@ type pkt struct {
 	ssrc uint32
 }
 
-func runPkts(r *DTMFReceiver, ps []pkt) (string, []Digit) {
+func runTEPkts(r *DTMFReceiver, ps []tePkt) (string, []Digit) {
 	var keys []byte
 	var ds []Digit
 	for _, p := range ps {
 		if p.ssrc == 0 {
 			p.ssrc = 42
 		}
-		if d, ok := r.Handle(ev(p.code, p.end, p.dur), p.ssrc, p.seq, p.ts, epoch.Add(time.Duration(p.ms)*time.Millisecond)); ok {
+		if d, ok := r.Handle(teBytes(p.code, p.end, p.dur), p.ssrc, p.seq, p.ts, testEpoch.Add(time.Duration(p.ms)*time.Millisecond)); ok {
 			keys = append(keys, d.Key)
 			ds = append(ds, d)
 		}
@@ -315,27 +315,27 @@ func runPkts(r *DTMFReceiver, ps []pkt) (string, []Digit) {
 	return string(keys), ds
 }
 
-// rfcPress builds the packets an RFC 4733 sender makes for one press: updates
+// rfcPress4733 builds the packets an RFC 4733 sender makes for one press: updates
 // every 20 ms starting at duration 160, then three end packets.
-func rfcPress(startMS int, code uint8, frames int, seq uint16, ts uint32) []pkt {
-	var ps []pkt
+func rfcPress4733(startMS int, code uint8, frames int, seq uint16, ts uint32) []tePkt {
+	var ps []tePkt
 	for k := 0; k < frames-1; k++ {
-		ps = append(ps, pkt{ms: startMS + 20*k, code: code, dur: uint16(160 * (k + 1)), seq: seq, ts: ts})
+		ps = append(ps, tePkt{ms: startMS + 20*k, code: code, dur: uint16(160 * (k + 1)), seq: seq, ts: ts})
 		seq++
 	}
 	for k := 0; k < 3; k++ {
-		ps = append(ps, pkt{ms: startMS + 20*(frames-1+k), code: code, end: true, dur: uint16(160 * frames), seq: seq, ts: ts})
+		ps = append(ps, tePkt{ms: startMS + 20*(frames-1+k), code: code, end: true, dur: uint16(160 * frames), seq: seq, ts: ts})
 		seq++
 	}
 	return ps
 }
 
 func TestDTMFReceiverLoss(t *testing.T) {
-	press := rfcPress(0, 7, 5, 100, 8000) // 4 updates + 3 ends
+	press := rfcPress4733(0, 7, 5, 100, 8000) // 4 updates + 3 ends
 	t.Run("start lost", func(t *testing.T) {
 		var r DTMFReceiver
-		got, ds := runPkts(&r, press[2:])
-		if got != "7" || ds[0].Duration != 60*time.Millisecond || ds[0].At != epoch.Add(40*time.Millisecond) {
+		got, ds := runTEPkts(&r, press[2:])
+		if got != "7" || ds[0].Duration != 60*time.Millisecond || ds[0].At != testEpoch.Add(40*time.Millisecond) {
 			t.Fatalf("got %q %+v", got, ds)
 		}
 		if r.Stats().FromEnd != 0 {
@@ -344,31 +344,31 @@ func TestDTMFReceiverLoss(t *testing.T) {
 	})
 	t.Run("only ends", func(t *testing.T) {
 		var r DTMFReceiver
-		got, ds := runPkts(&r, press[4:])
+		got, ds := runTEPkts(&r, press[4:])
 		if got != "7" || ds[0].Duration != 100*time.Millisecond || r.Stats().FromEnd != 1 {
 			t.Fatalf("got %q %+v, stats %+v", got, ds, r.Stats())
 		}
 	})
 	t.Run("only the last end", func(t *testing.T) {
 		var r DTMFReceiver
-		if got, _ := runPkts(&r, press[6:]); got != "7" {
+		if got, _ := runTEPkts(&r, press[6:]); got != "7" {
 			t.Fatalf("got %q", got)
 		}
 	})
 	t.Run("every end lost, next press new timestamp", func(t *testing.T) {
 		var r DTMFReceiver
-		ps := append(append([]pkt{}, press[:4]...), rfcPress(200, 7, 5, 107, 9600)...)
-		if got, _ := runPkts(&r, ps); got != "77" {
+		ps := append(append([]tePkt{}, press[:4]...), rfcPress4733(200, 7, 5, 107, 9600)...)
+		if got, _ := runTEPkts(&r, ps); got != "77" {
 			t.Fatalf("got %q", got)
 		}
 	})
 	t.Run("ends retransmitted late and reordered", func(t *testing.T) {
 		var r DTMFReceiver
-		ps := append([]pkt{}, press...)
+		ps := append([]tePkt{}, press...)
 		// The ends again, and an update sent at 60 ms arriving 65 ms late.
 		ps = append(ps, press[5], press[3], press[6])
 		ps[len(ps)-3].ms, ps[len(ps)-2].ms, ps[len(ps)-1].ms = 122, 125, 130
-		if got, _ := runPkts(&r, ps); got != "7" {
+		if got, _ := runTEPkts(&r, ps); got != "7" {
 			t.Fatalf("got %q", got)
 		}
 		if st := r.Stats(); st.Duplicates != 5 || st.Ignored() != 0 {
@@ -377,10 +377,10 @@ func TestDTMFReceiverLoss(t *testing.T) {
 	})
 	t.Run("reordered updates", func(t *testing.T) {
 		var r DTMFReceiver
-		ps := append([]pkt{}, press...)
+		ps := append([]tePkt{}, press...)
 		ps[1], ps[2] = ps[2], ps[1]
 		ps[1].ms, ps[2].ms = 20, 40
-		if got, _ := runPkts(&r, ps); got != "7" {
+		if got, _ := runTEPkts(&r, ps); got != "7" {
 			t.Fatalf("got %q", got)
 		}
 		if st := r.Stats(); st.Duplicates != 3 || st.Ignored() != 0 {
@@ -389,13 +389,13 @@ func TestDTMFReceiverLoss(t *testing.T) {
 	})
 	t.Run("previous key's end after the next key began", func(t *testing.T) {
 		var r DTMFReceiver
-		two := rfcPress(140, 2, 5, 107, 9600)
-		ps := append(append(append([]pkt{}, press[:5]...), two[:2]...), press[5:]...)
+		two := rfcPress4733(140, 2, 5, 107, 9600)
+		ps := append(append(append([]tePkt{}, press[:5]...), two[:2]...), press[5:]...)
 		for i := 7; i < len(ps); i++ {
 			ps[i].ms = 170 + i
 		}
 		ps = append(ps, two[2:]...)
-		if got, _ := runPkts(&r, ps); got != "72" {
+		if got, _ := runTEPkts(&r, ps); got != "72" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -403,24 +403,24 @@ func TestDTMFReceiverLoss(t *testing.T) {
 
 func TestDTMFReceiverDistinctPresses(t *testing.T) {
 	var r DTMFReceiver
-	var ps []pkt
+	var ps []tePkt
 	var ts uint32 = 1000
 	var seq uint16 = 65530 // wraps
 	want := "0123456789*#ABCD"
 	for i := 0; i < len(want); i++ {
 		code, _ := KeyEvent(want[i])
-		ps = append(ps, rfcPress(i*200, code, 5, seq, ts)...)
+		ps = append(ps, rfcPress4733(i*200, code, 5, seq, ts)...)
 		seq += 7
 		ts += 1600
 	}
-	if got, _ := runPkts(&r, ps); got != want {
+	if got, _ := runTEPkts(&r, ps); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
 func TestDTMFReceiverAbsurd(t *testing.T) {
 	var r DTMFReceiver
-	ps := []pkt{
+	ps := []tePkt{
 		{ms: 0, code: 16, dur: 0, seq: 1, ts: 100},     // flash: not a key
 		{ms: 20, code: 200, dur: 160, seq: 2, ts: 100}, // nonsense code
 		{ms: 40, code: 3, dur: 800, seq: 3, ts: 500},   // press '3'
@@ -428,11 +428,11 @@ func TestDTMFReceiverAbsurd(t *testing.T) {
 		{ms: 80, code: 3, dur: 960, seq: 5, ts: 500},   // fine again
 		{ms: 100, code: 3, end: true, dur: 1120, seq: 6, ts: 500},
 	}
-	got, _ := runPkts(&r, ps)
+	got, _ := runTEPkts(&r, ps)
 	if got != "3" {
 		t.Fatalf("got %q", got)
 	}
-	if _, ok := r.Handle([]byte{1, 2, 3}, 42, 7, 900, epoch); ok {
+	if _, ok := r.Handle([]byte{1, 2, 3}, 42, 7, 900, testEpoch); ok {
 		t.Fatal("short payload gave a digit")
 	}
 	st := r.Stats()
@@ -447,16 +447,16 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 	t.Run("segments continue one press", func(t *testing.T) {
 		var r DTMFReceiver
 		// 12 s of '9' in 50 ms updates: segment 1 runs to 0xFFFF, segment 2 starts at ts+0xFFFF.
-		var ps []pkt
+		var ps []tePkt
 		var seq uint16
 		for d := 400; d <= 0xFFFF; d += 400 {
-			ps = append(ps, pkt{ms: d / 8, code: 9, dur: uint16(min(d, 0xFFFF)), seq: seq, ts: 0})
+			ps = append(ps, tePkt{ms: d / 8, code: 9, dur: uint16(min(d, 0xFFFF)), seq: seq, ts: 0})
 			seq++
 		}
-		ps = append(ps, pkt{ms: 0xFFFF/8 + 10, code: 9, dur: 0xFFFF, seq: seq, ts: 0})
+		ps = append(ps, tePkt{ms: 0xFFFF/8 + 10, code: 9, dur: 0xFFFF, seq: seq, ts: 0})
 		seq++
 		for d := 400; d <= 30000; d += 400 {
-			ps = append(ps, pkt{ms: (0xFFFF + d) / 8, code: 9, dur: uint16(d), seq: seq, ts: 0xFFFF})
+			ps = append(ps, tePkt{ms: (0xFFFF + d) / 8, code: 9, dur: uint16(d), seq: seq, ts: 0xFFFF})
 			seq++
 		}
 		pastMax := uint64(0) // packets of segment 2 beyond 10 s in all
@@ -465,7 +465,7 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 				pastMax++
 			}
 		}
-		got, _ := runPkts(&r, ps)
+		got, _ := runTEPkts(&r, ps)
 		st := r.Stats()
 		if got != "9" || st.Continued != 1 || st.BadDuration != pastMax || pastMax == 0 {
 			t.Fatalf("got %q, stats %+v, want %d packets past 10 s ignored", got, st, pastMax)
@@ -473,7 +473,7 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 	})
 	t.Run("short max", func(t *testing.T) {
 		r := DTMFReceiver{MaxDuration: time.Second}
-		got, _ := runPkts(&r, []pkt{
+		got, _ := runTEPkts(&r, []tePkt{
 			{ms: 0, code: 1, dur: 4000, seq: 1, ts: 10},
 			{ms: 600, code: 1, dur: 8800, seq: 2, ts: 10}, // 1.1 s
 			{ms: 620, code: 1, end: true, dur: 8800, seq: 3, ts: 10},
@@ -485,7 +485,7 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 			t.Fatalf("got %q stats %+v", got, st)
 		}
 		// First seen already past the limit: nothing, now or from its later packets.
-		got, _ = runPkts(&r, []pkt{
+		got, _ = runTEPkts(&r, []tePkt{
 			{ms: 2000, code: 2, dur: 8500, seq: 9, ts: 50000},
 			{ms: 2020, code: 2, dur: 8660, seq: 10, ts: 50000},
 			{ms: 2040, code: 2, end: true, dur: 8800, seq: 11, ts: 50000},
@@ -499,7 +499,7 @@ func TestDTMFReceiverLongEvents(t *testing.T) {
 func TestDTMFReceiverHandleAllocs(t *testing.T) {
 	var r DTMFReceiver
 	pkts := sippPcaps(t)['1']
-	now := epoch
+	now := testEpoch
 	allocs := testing.AllocsPerRun(200, func() {
 		for _, p := range pkts {
 			now = now.Add(20 * time.Millisecond)
@@ -518,7 +518,7 @@ func TestDTMFReceiverHandleAllocs(t *testing.T) {
 func BenchmarkDTMFReceiverHandle(b *testing.B) {
 	var r DTMFReceiver
 	pkts := sippPcaps(b)['1']
-	now := epoch
+	now := testEpoch
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		p := &pkts[i%len(pkts)]
@@ -530,29 +530,29 @@ func BenchmarkDTMFReceiverHandle(b *testing.B) {
 // The re-arm rule at its edge: a packet of an ended press is new only when it would
 // be more than RearmAfter late as part of that press.
 func TestDTMFReceiverRearmBoundary(t *testing.T) {
-	press := rfcPress(0, 4, 5, 10, 3000) // ends (duration 800) at 80, 100, 120 ms
+	press := rfcPress4733(0, 4, 5, 10, 3000) // ends (duration 800) at 80, 100, 120 ms
 	for _, tc := range []struct {
 		name  string
-		extra pkt
+		extra tePkt
 		want  string
 	}{
 		// Sent at 40 ms with duration 480: 320 units = 40 ms before the end.
-		{"update 30 ms after the end: 70 ms late", pkt{ms: 110, code: 4, dur: 480, seq: 12, ts: 3000}, "4"},
-		{"update 50 ms after the end: 90 ms late", pkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000}, "44"},
-		{"start packet at once after the end: a replay", pkt{ms: 125, code: 4, dur: 0, seq: 10, ts: 3000}, "44"},
-		{"end again 190 ms after the last", pkt{ms: 310, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "4"},
-		{"end again 210 ms after the last", pkt{ms: 330, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "44"},
+		{"update 30 ms after the end: 70 ms late", tePkt{ms: 110, code: 4, dur: 480, seq: 12, ts: 3000}, "4"},
+		{"update 50 ms after the end: 90 ms late", tePkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000}, "44"},
+		{"start packet at once after the end: a replay", tePkt{ms: 125, code: 4, dur: 0, seq: 10, ts: 3000}, "44"},
+		{"end again 190 ms after the last", tePkt{ms: 310, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "4"},
+		{"end again 210 ms after the last", tePkt{ms: 330, code: 4, end: true, dur: 800, seq: 16, ts: 3000}, "44"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r DTMFReceiver
-			if got, _ := runPkts(&r, append(append([]pkt{}, press...), tc.extra)); got != tc.want {
+			if got, _ := runTEPkts(&r, append(append([]tePkt{}, press...), tc.extra)); got != tc.want {
 				t.Fatalf("got %q, want %q (stats %+v)", got, tc.want, r.Stats())
 			}
 		})
 	}
 	// A custom RearmAfter moves the edge.
 	r := DTMFReceiver{RearmAfter: 100 * time.Millisecond}
-	if got, _ := runPkts(&r, append(append([]pkt{}, press...), pkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000})); got != "4" {
+	if got, _ := runTEPkts(&r, append(append([]tePkt{}, press...), tePkt{ms: 130, code: 4, dur: 480, seq: 12, ts: 3000})); got != "4" {
 		t.Fatalf("RearmAfter 100 ms: got %q", got)
 	}
 }

@@ -10,21 +10,21 @@ import (
 	"go.uber.org/goleak"
 )
 
-// sent is one frame's outcome of DTMFSender.Next.
-type sent struct {
+// sentFrame is one frame's outcome of DTMFSender.Next.
+type sentFrame struct {
 	active bool
 	marker bool
 	ts     uint32
 	ev     TelephoneEvent
 }
 
-func drive(t *testing.T, s *DTMFSender, frames int, ts0 uint32) []sent {
+func driveSender(t *testing.T, s *DTMFSender, frames int, ts0 uint32) []sentFrame {
 	t.Helper()
-	out := make([]sent, frames)
+	out := make([]sentFrame, frames)
 	var p [8]byte
 	for i := range out {
 		n, evTS, marker, active := s.Next(p[:], ts0+uint32(i*FrameSamples))
-		out[i] = sent{active: active, marker: marker, ts: evTS}
+		out[i] = sentFrame{active: active, marker: marker, ts: evTS}
 		if !active {
 			if n != 0 || marker || evTS != 0 {
 				t.Fatalf("frame %d: inactive but n=%d marker=%t ts=%d", i, n, marker, evTS)
@@ -56,11 +56,11 @@ func TestDTMFSenderSequence(t *testing.T) {
 		t.Fatalf("Pending = %d", s.Pending())
 	}
 	const ts0 = 4_000_000_000 // timestamps wrap during the test
-	got := drive(t, &s, 20, ts0)
+	got := driveSender(t, &s, 20, ts0)
 	ev := func(code uint8, end bool, dur uint16) TelephoneEvent {
 		return TelephoneEvent{Event: code, End: end, Volume: 10, Duration: dur}
 	}
-	want := []sent{
+	want := []sentFrame{
 		{true, true, ts0, ev(1, false, 160)},
 		{true, false, ts0, ev(1, false, 320)},
 		{true, false, ts0, ev(1, false, 480)},
@@ -77,7 +77,7 @@ func TestDTMFSenderSequence(t *testing.T) {
 		{true, false, ts0 + 7*160, ev(11, true, 800)},
 	}
 	for len(want) < len(got) {
-		want = append(want, sent{})
+		want = append(want, sentFrame{})
 	}
 	for i := range got {
 		if got[i] != want[i] {
@@ -98,7 +98,7 @@ func TestDTMFSenderGapAndRounding(t *testing.T) {
 	if err := s.Enqueue("55", 45*time.Millisecond); err != nil { // rounds up to 3 frames
 		t.Fatal(err)
 	}
-	got := drive(t, &s, 20, 0)
+	got := driveSender(t, &s, 20, 0)
 	var starts []int
 	for i, g := range got {
 		if g.marker {
@@ -126,8 +126,8 @@ func TestDTMFSenderTimestampJump(t *testing.T) {
 	if err := s.Enqueue("12", 40*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	drive(t, &s, 4, 1_000_000) // '1': 2 frames + 2 more end packets
-	got := drive(t, &s, 1, 5)  // timestamps restarted
+	driveSender(t, &s, 4, 1_000_000) // '1': 2 frames + 2 more end packets
+	got := driveSender(t, &s, 1, 5)  // timestamps restarted
 	if !got[0].active || !got[0].marker || got[0].ev.Event != 2 || got[0].ts != 5 {
 		t.Fatalf("after a timestamp jump: %+v", got[0])
 	}
@@ -171,7 +171,7 @@ func TestDTMFSenderEnqueueErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []byte
-	for _, g := range drive(t, &s, 100, 0) {
+	for _, g := range driveSender(t, &s, 100, 0) {
 		if g.marker {
 			k, _ := EventKey(g.ev.Event)
 			keys = append(keys, k)
@@ -188,9 +188,9 @@ func TestDTMFSenderClearMidKey(t *testing.T) {
 	if err := s.Enqueue("78", 0); err != nil {
 		t.Fatal(err)
 	}
-	first := drive(t, &s, 2, 0)
+	first := driveSender(t, &s, 2, 0)
 	s.Clear()
-	rest := drive(t, &s, 20, 320)
+	rest := driveSender(t, &s, 20, 320)
 	var ends int
 	for _, g := range rest {
 		if g.active && g.ev.Event == 8 {
@@ -222,12 +222,12 @@ func TestDTMFSenderToReceiver(t *testing.T) {
 			continue
 		}
 		seq++
-		if d, ok := r.Handle(p[:n], 7, seq, evTS, epoch.Add(time.Duration(i)*FrameDuration)); ok {
+		if d, ok := r.Handle(p[:n], 7, seq, evTS, testEpoch.Add(time.Duration(i)*FrameDuration)); ok {
 			got = append(got, d.Key)
 		}
 	}
 	if string(got) != keys {
-		t.Fatalf("received %q, sent %q", got, keys)
+		t.Fatalf("received %q, sentFrame %q", got, keys)
 	}
 	if st := r.Stats(); st.Duplicates != 2*uint64(len(keys)) || st.Ignored() != 0 || st.Rearmed != 0 {
 		t.Errorf("receiver stats %+v", st)

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func sine(n int, freq, amp float64) []int16 {
+func sineWave(n int, freq, amp float64) []int16 {
 	pcm := make([]int16, n)
 	for i := range pcm {
 		pcm[i] = int16(math.Round(amp * 32767 * math.Sin(2*math.Pi*freq*float64(i)/SampleRate)))
@@ -22,12 +22,12 @@ func TestToneLevel(t *testing.T) {
 	}{
 		{1000, 1, 0}, {1000, 0.5, -6.02}, {450, 0.1, -20}, {697, 0.01, -40}, {3000, 0.001, -60},
 	} {
-		if got := ToneLevel(sine(160, tc.freq, tc.amp), tc.freq); math.Abs(got-tc.want) > 0.1 {
+		if got := ToneLevel(sineWave(160, tc.freq, tc.amp), tc.freq); math.Abs(got-tc.want) > 0.1 {
 			t.Errorf("%v Hz at %v: %.2f dBFS, want %.2f", tc.freq, tc.amp, got, tc.want)
 		}
 	}
 	// 1 kHz is invisible at 450 Hz and 2 kHz.
-	pcm := sine(160, 1000, 0.5)
+	pcm := sineWave(160, 1000, 0.5)
 	if l := ToneLevel(pcm, 450); l > -60 {
 		t.Errorf("1 kHz read %.1f dBFS at 450 Hz", l)
 	}
@@ -40,7 +40,7 @@ func TestToneLevel(t *testing.T) {
 }
 
 func TestToneShare(t *testing.T) {
-	if s := ToneShare(sine(160, 1000, 0.3), 1000); s < 0.99 {
+	if s := ToneShare(sineWave(160, 1000, 0.3), 1000); s < 0.99 {
 		t.Errorf("clean tone share %.3f", s)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -56,9 +56,9 @@ func TestToneShare(t *testing.T) {
 	}
 }
 
-// readTone reads frames from src and returns them decoded, and how many frames
+// readToneFrames reads frames from src and returns them decoded, and how many frames
 // ReadFrame reported audio for.
-func readTone(src Source, c Codec, frames int) ([]int16, int) {
+func readToneFrames(src Source, c Codec, frames int) ([]int16, int) {
 	var p [FrameSamples]byte
 	out := make([]int16, 0, frames*FrameSamples)
 	var ok int
@@ -77,9 +77,9 @@ func readTone(src Source, c Codec, frames int) ([]int16, int) {
 func TestToneSourceContinuous(t *testing.T) {
 	for _, c := range []Codec{PCMU, PCMA} {
 		// 997 Hz: not a multiple of 50 Hz, so each frame starts at another phase.
-		pcm, ok := readTone(NewToneSource(0.5, 997), c, 500)
+		pcm, ok := readToneFrames(NewToneSource(0.5, 997), c, 500)
 		if ok != 500 {
-			t.Fatalf("%v: %d frames of audio, want 500", c, ok)
+			t.Fatalf("%v: %d frames of testAudio, want 500", c, ok)
 		}
 		// Phase continuity: the whole 10 s is one clean sine, so a window straddling
 		// any frame boundary holds the tone alone, at -6 dBFS.
@@ -93,26 +93,26 @@ func TestToneSourceContinuous(t *testing.T) {
 			}
 		}
 		// Compare to an ideal sine over the last frame: amplitude held over 10 s.
-		ideal := sine(len(pcm), 997, 0.5)
+		ideal := sineWave(len(pcm), 997, 0.5)
 		var maxErr float64
 		for i := len(pcm) - 160; i < len(pcm); i++ {
 			maxErr = max(maxErr, math.Abs(float64(pcm[i])-float64(ideal[i])))
 		}
 		if maxErr > 600 { // G.711 quantisation at 16 kHz amplitude
-			t.Errorf("%v: drifted from the ideal sine by %v", c, maxErr)
+			t.Errorf("%v: drifted from the ideal sineWave by %v", c, maxErr)
 		}
 	}
 }
 
 func TestToneSourceDualAndClip(t *testing.T) {
-	pcm, _ := readTone(NewToneSource(0.3, 350, 440), PCMU, 5) // dial tone
+	pcm, _ := readToneFrames(NewToneSource(0.3, 350, 440), PCMU, 5) // dial tone
 	// Over 100 ms both tones fall on analysis bins and do not leak into each other.
 	if a, b := ToneLevel(pcm[:800], 350), ToneLevel(pcm[:800], 440); math.Abs(a+10.46) > 0.2 || math.Abs(b+10.46) > 0.2 {
 		t.Errorf("dial tone levels %.2f, %.2f dBFS, want -10.46", a, b)
 	}
 	// Two full-scale tones clip instead of wrapping around.
-	loud, _ := readTone(NewToneSource(1, 500, 600), PCMU, 5)
-	ideal1, ideal2 := sine(len(loud), 500, 1), sine(len(loud), 600, 1)
+	loud, _ := readToneFrames(NewToneSource(1, 500, 600), PCMU, 5)
+	ideal1, ideal2 := sineWave(len(loud), 500, 1), sineWave(len(loud), 600, 1)
 	for i, s := range loud {
 		sum := int(ideal1[i]) + int(ideal2[i])
 		if sum > 40000 && s < 30000 || sum < -40000 && s > -30000 {
@@ -123,7 +123,7 @@ func TestToneSourceDualAndClip(t *testing.T) {
 
 func TestToneSourceCadence(t *testing.T) {
 	// Ringback: 450 Hz, 1 s on, 4 s off, twice.
-	pcm, ok := readTone(NewToneSource(0.2, 450).WithCadence(time.Second, 4*time.Second), PCMA, 500)
+	pcm, ok := readToneFrames(NewToneSource(0.2, 450).WithCadence(time.Second, 4*time.Second), PCMA, 500)
 	if ok != 500 {
 		t.Fatalf("cadenced tone ended: %d frames", ok)
 	}
@@ -139,9 +139,9 @@ func TestToneSourceCadence(t *testing.T) {
 func TestToneSourceDuration(t *testing.T) {
 	// Beep: 1 kHz for 210 ms (10.5 frames).
 	src := NewToneSource(0.5, 1000).WithDuration(210 * time.Millisecond)
-	pcm, ok := readTone(src, PCMU, 15)
+	pcm, ok := readToneFrames(src, PCMU, 15)
 	if ok != 11 || !src.Done() {
-		t.Fatalf("%d frames of audio, want 11; done %t", ok, src.Done())
+		t.Fatalf("%d frames of testAudio, want 11; done %t", ok, src.Done())
 	}
 	if l := ToneLevel(pcm[10*160:10*160+80], 1000); math.Abs(l+6) > 0.5 {
 		t.Errorf("last half frame %.2f dBFS", l)
@@ -150,7 +150,7 @@ func TestToneSourceDuration(t *testing.T) {
 		t.Errorf("after the end %.2f dBFS", l)
 	}
 	src.Reset()
-	if _, ok := readTone(src, PCMU, 15); ok != 11 {
+	if _, ok := readToneFrames(src, PCMU, 15); ok != 11 {
 		t.Fatalf("after Reset %d frames", ok)
 	}
 }
@@ -184,7 +184,7 @@ func BenchmarkToneSourceReadFrame(b *testing.B) {
 }
 
 func BenchmarkToneLevel(b *testing.B) {
-	pcm := sine(160, 1000, 0.5)
+	pcm := sineWave(160, 1000, 0.5)
 	b.ReportAllocs()
 	for b.Loop() {
 		ToneLevel(pcm, 1000)

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func readTestdata(t testing.TB, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
@@ -22,7 +22,7 @@ func readTestdata(t testing.TB, name string) []byte {
 // tone they hold, the others are refused with what is wrong.
 func TestDecodeWAVSox(t *testing.T) {
 	for _, name := range []string{"sox_pcm16.wav", "sox_alaw.wav", "sox_ulaw.wav"} {
-		pcm, err := DecodeWAV(readTestdata(t, name))
+		pcm, err := DecodeWAV(readFixture(t, name))
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -43,7 +43,7 @@ func TestDecodeWAVSox(t *testing.T) {
 		"sox_adpcm.wav":  "wav: format IMA ADPCM (tag 17), want PCM (1), A-law (6) or μ-law (7)",
 		"sox_24bit.wav":  "wav: 24-bit PCM, want 16-bit",
 	} {
-		_, err := DecodeWAV(readTestdata(t, name))
+		_, err := DecodeWAV(readFixture(t, name))
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: error %v, want %q", name, err, want)
 		}
@@ -231,7 +231,7 @@ func TestDecodeWAVErrors(t *testing.T) {
 func FuzzDecodeWAV(f *testing.F) {
 	for _, name := range []string{"sox_pcm16.wav", "sox_alaw.wav", "sox_ulaw.wav", "sox_16k.wav",
 		"sox_stereo.wav", "sox_float.wav", "sox_adpcm.wav", "sox_24bit.wav", "sox_dtmf5.wav"} {
-		f.Add(readTestdata(f, name))
+		f.Add(readFixture(f, name))
 	}
 	f.Add(EncodeWAV([]int16{1, 2, 3}))
 	f.Add(newWAV().chunk("LIST", []byte("INFO")).chunk("fmt ", extensibleFmt(7, 8, 8)).chunk("data", []byte{1, 2, 3}).bytes())
