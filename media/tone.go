@@ -64,6 +64,8 @@ func ToneShare(pcm []int16, freq float64) float64 {
 	return min(max(2*p/(float64(len(pcm))*energy), 0), 1)
 }
 
+var _ Source = (*ToneSource)(nil)
+
 // maxToneFreqs bounds the components of one ToneSource (dual tones need two; the
 // bound keeps the generator's state a fixed-size array).
 const maxToneFreqs = 4

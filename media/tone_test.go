@@ -163,8 +163,6 @@ func TestToneSourceAllocs(t *testing.T) {
 	}
 }
 
-var _ Source = (*ToneSource)(nil)
-
 func BenchmarkToneSourceReadFrame(b *testing.B) {
 	for _, tc := range []struct {
 		name string
