@@ -96,6 +96,7 @@ func (d *Dispatcher) Login(agentID string, skills map[string]int) error {
 	}
 	ag.skills = maps.Clone(skills)
 	ag.misses = 0
+	d.emit(nil, Event{Kind: EventAgentSkills, AgentID: ag.id, Skills: maps.Clone(skills)})
 	d.setAgentState(ag, Break, LoginReason)
 	return nil
 }
@@ -123,6 +124,7 @@ func (d *Dispatcher) setSkills(ag *agent, skills map[string]int) {
 	}
 	ag.skills = maps.Clone(skills)
 	d.countAgent(ag, +1)
+	d.emit(nil, Event{Kind: EventAgentSkills, AgentID: ag.id, State: ag.state, Skills: maps.Clone(skills)})
 	if ag.state == Ready {
 		d.listReady(ag)
 		d.routeAgent(ag)
@@ -141,7 +143,10 @@ func (d *Dispatcher) Ready(agentID string) error {
 	switch ag.state {
 	case Ready:
 	case Reserved, OnCall:
-		ag.pendingBreak, ag.pendingLogout = false, false
+		if ag.pendingBreak || ag.pendingLogout {
+			ag.pendingBreak, ag.pendingLogout = false, false
+			d.emit(nil, Event{Kind: EventAgentPending, AgentID: ag.id, State: ag.state})
+		}
 	case WrapUp:
 		ag.pendingBreak, ag.pendingLogout = false, false
 		d.endWrapUp(ag)
@@ -169,11 +174,11 @@ func (d *Dispatcher) Break(agentID, reason string) error {
 	switch ag.state {
 	case Ready, Break:
 		d.setAgentState(ag, Break, reason)
-	case WrapUp:
-		// The wrap-up runs its course (after-call work is part of the call); the break follows.
+	case WrapUp, Reserved, OnCall:
+		// The call and its wrap-up (after-call work is part of the call) run
+		// their course; the break follows.
 		ag.pendingBreak, ag.pendingReason = true, reason
-	case Reserved, OnCall:
-		ag.pendingBreak, ag.pendingReason = true, reason
+		d.emit(nil, Event{Kind: EventAgentPending, AgentID: ag.id, State: ag.state, Reason: reason})
 	}
 	return nil
 }
@@ -195,6 +200,7 @@ func (d *Dispatcher) Logout(agentID string) error {
 		d.missed(ag.offer, "agent-logout")
 	case OnCall, WrapUp:
 		ag.pendingLogout = true
+		d.emit(nil, Event{Kind: EventAgentPending, AgentID: ag.id, State: ag.state, Reason: "logout"})
 	}
 	return nil
 }

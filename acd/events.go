@@ -24,6 +24,8 @@ const (
 	EventCallbackDone                           // the callback request ended (Reason: connected, failed, invalid)
 	EventComplete                               // the call ended after Talk
 	EventAgentState                             // an agent went from Prev to State (Reason: break code)
+	EventAgentSkills                            // an agent's Skills were set (login or change)
+	EventAgentPending                           // an agent asked for something after its call (Reason: break code, "logout", or "" to cancel)
 )
 
 var eventNames = [...]string{
@@ -32,6 +34,7 @@ var eventNames = [...]string{
 	EventWithdraw: "WITHDRAW", EventConnect: "CONNECT", EventAbandon: "ABANDON",
 	EventCallbackRequested: "CALLBACKREQUESTED", EventCallbackMade: "CALLBACKMADE",
 	EventCallbackDone: "CALLBACKDONE", EventComplete: "COMPLETE", EventAgentState: "AGENTSTATE",
+	EventAgentSkills: "AGENTSKILLS", EventAgentPending: "AGENTPENDING",
 }
 
 func (k EventKind) String() string {
@@ -54,12 +57,13 @@ type Event struct {
 	AgentID  string
 	State    AgentState // agent events: the new state
 	Reason   string
-	Target   string        // exits: where the caller goes
-	Number   string        // callbacks: the number dialled
-	Position int           // abandon/enter: 1-based place in the queue
-	Wait     time.Duration // time since the request arrived
-	Talk     time.Duration // complete: time since connect
-	Attempt  int           // callbacks: 1-based attempt
+	Target   string         // exits: where the caller goes
+	Number   string         // callbacks: the number dialled
+	Position int            // abandon/enter: 1-based place in the queue
+	Wait     time.Duration  // time since the request arrived
+	Talk     time.Duration  // complete: time since connect
+	Attempt  int            // callbacks: 1-based attempt
+	Skills   map[string]int // agent skills events: the new skills (do not modify)
 }
 
 // outbox carries work that must happen outside the dispatcher's lock, in the

@@ -18,6 +18,10 @@ func Example() {
 		OnMaxWait: acd.Destination{Target: "voicemail"},
 		Relax:     []acd.RelaxStep{{After: 20 * time.Second, FallbackSkill: "housing"}},
 	}}}, acd.Options{Clock: clk, Sink: func(ev acd.Event) {
+		if ev.Kind == acd.EventAgentSkills {
+			fmt.Println(ev.Kind, ev.AgentID, ev.Skills)
+			return
+		}
 		if ev.Kind == acd.EventAgentState {
 			fmt.Println(strings.TrimSpace(fmt.Sprint(ev.Kind, " ", ev.AgentID, " ", ev.Prev, " → ", ev.State, " ", ev.Reason)))
 			return
@@ -43,6 +47,7 @@ func Example() {
 	// ENTERQUEUE call-1  0s
 	// position 1
 	// RELAX call-1  20s fallback-skill=housing
+	// AGENTSKILLS li map[housing:4]
 	// AGENTSTATE li logged-out → break login
 	// AGENTSTATE li break → ready
 	// AGENTSTATE li ready → reserved

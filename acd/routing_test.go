@@ -324,6 +324,9 @@ func TestLeaveWhenLastAgentGoesOnBreak(t *testing.T) {
 	if st := e.state("x"); st.PendingBreak != "lunch" {
 		t.Fatalf("pending break %q", st.PendingBreak)
 	}
+	if p := e.eventsOf(acd.EventAgentPending); len(p) != 1 || p[0].Reason != "lunch" || p[0].State != acd.Reserved {
+		t.Fatalf("pending events %+v", p)
+	}
 	e.notAssigned(c)
 	must(t, busy.Abandon()) // x stops ringing and goes on its break; nobody serves
 	e.wantState("x", acd.Break, "lunch")
