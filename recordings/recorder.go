@@ -1,0 +1,475 @@
+// Package recordings owns call recording: one stereo WAV per call (the caller on
+// the left channel, the agent or any other party on the right, 8 kHz PCM16), fed by
+// media taps, written incrementally so that a crash loses at most about a second,
+// the storage layout under the data folder, retention, crash repair, and reading
+// recordings back (whole, by range, or split into the two voices).
+//
+// # Real time
+//
+// Sinks run on the media clock and never block, allocate or touch the disk: a
+// frame is stamped with its arrival time and copied into a preallocated lock-free
+// ring; one writer goroutine per recorder drains the ring every 100 ms, decodes,
+// lays the frames out in time and writes. When the writer falls behind and the ring
+// is full, frames are dropped and counted, never waited for.
+//
+// # Alignment
+//
+// The file is a timeline of 20 ms slots counted from the recorder's start on the
+// wall clock; slot k holds the left and right audio of [k·20 ms, (k+1)·20 ms). Each
+// sink (each call to Left or Right) is a stream with its own timeline: its frames
+// go to consecutive slots, so the jitter of the media clock (a leg's phase, a
+// catch-up burst of up to three frames) never tears a continuous stream apart; but
+// when a stream's next slot drifts more than three slots (60 ms) from the slot its
+// arrival time falls in — after a hold, a pause, a leg that went away or a new leg
+// with another phase — it is re-anchored at its arrival slot. A slot that no stream
+// of a side filled is silence, and slots are written only once they are 160 ms in
+// the past, so a side that stops or starts never shifts the other: both channels
+// always share one clock. Two streams on one side at once (a transfer's overlap,
+// a conference) are mixed.
+//
+// # Pause
+//
+// Paused time is written as silence on both channels rather than skipped, so the
+// file's timeline stays the call's timeline (an offset in the recording is an
+// offset in the call, for the case record and for QA) and the channels stay
+// aligned by construction. Frames that reach a sink while paused are discarded.
+package recordings
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-12345/hotline/media"
+)
+
+const (
+	frameNs      = int64(media.FrameDuration)
+	jitterSlots  = 3  // the media clock catches up at most three frames at once
+	commitLag    = 8  // slots kept open for frames still on their way (> jitterSlots)
+	stagingSlots = 64 // slots laid out in memory before they are written: 1.28 s
+	pumpEvery    = 100 * time.Millisecond
+	streamIdle   = 2 * time.Second // a stream silent this long is forgotten
+	maxStreams   = 16              // streams remembered per recorder; more are rare
+)
+
+// Info describes a finished (or failed) recording.
+type Info struct {
+	Path     string
+	Duration time.Duration // of audio in the file, paused silence included
+	Bytes    int64         // file size, header included
+	Dropped  int64         // frames lost: writer behind, late, or after a failure
+	Paused   time.Duration // total time paused
+}
+
+// File is what a recorder writes to; *os.File satisfies it. Injected through
+// Store.Create so tests can fail the disk.
+type File interface {
+	io.Writer
+	io.WriterAt
+	Sync() error
+	Close() error
+}
+
+type side uint8
+
+const (
+	left  side = 0
+	right side = 1
+)
+
+// cell is one frame in the ring. seq implements Vyukov's bounded queue: it tells
+// producers and the consumer whose turn the cell is, and its atomic store
+// publishes the fields written before it.
+type cell struct {
+	seq    atomic.Uint64
+	at     int64 // arrival, ns since the recorder started
+	stream uint32
+	side   side
+	codec  media.Codec
+	n      uint16
+	data   [media.FrameSamples]byte
+}
+
+// ring is a bounded multi-producer single-consumer queue of frames. More than one
+// producer is normal: the two sides tick on different pacers, and a side may have
+// two legs during a transfer.
+type ring struct {
+	head  atomic.Uint64
+	_     [56]byte // keep producers' head off the consumer's cache line
+	tail  uint64
+	mask  uint64
+	cells []cell
+}
+
+// init sizes the ring to a power of two of at least size cells.
+func (q *ring) init(size int) {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	q.mask, q.cells = uint64(n-1), make([]cell, n)
+	for i := range q.cells {
+		q.cells[i].seq.Store(uint64(i))
+	}
+}
+
+// push copies a frame in; false means the ring is full.
+func (q *ring) push(at int64, stream uint32, s side, c media.Codec, p []byte) bool {
+	for {
+		pos := q.head.Load()
+		cl := &q.cells[pos&q.mask]
+		seq := cl.seq.Load()
+		switch {
+		case seq == pos:
+			if q.head.CompareAndSwap(pos, pos+1) {
+				cl.at, cl.stream, cl.side, cl.codec = at, stream, s, c
+				cl.n = uint16(copy(cl.data[:], p))
+				cl.seq.Store(pos + 1)
+				return true
+			}
+		case seq < pos:
+			return false
+		}
+		// Another producer took this cell first: try the next one.
+	}
+}
+
+// front returns the oldest frame or nil; release hands its cell back.
+func (q *ring) front() *cell {
+	cl := &q.cells[q.tail&q.mask]
+	if cl.seq.Load() != q.tail+1 {
+		return nil
+	}
+	return cl
+}
+
+func (q *ring) release(cl *cell) {
+	cl.seq.Store(q.tail + q.mask + 1)
+	q.tail++
+}
+
+// sink is one stream into one channel.
+type sink struct {
+	r    *Recorder
+	side side
+	id   uint32
+}
+
+func (s *sink) WriteFrame(c media.Codec, p []byte) { s.r.push(s, c, p) }
+
+var _ media.Sink = (*sink)(nil)
+
+// stream is the writer's view of one sink.
+type stream struct {
+	id   uint32
+	next int64 // slot of the stream's next frame
+	last int64 // arrival of its last frame, ns
+}
+
+// Recorder writes one call's stereo recording. Left, Right, Pause and Resume may
+// be called from any goroutine; Close ends the recording.
+type Recorder struct {
+	path       string
+	log        *slog.Logger
+	m          *metrics
+	now        func() time.Time
+	t0         time.Time
+	file       File
+	flushEvery time.Duration
+	release    func() // tells the store the file is no longer being written
+
+	q       ring
+	nextID  atomic.Uint32
+	paused  atomic.Bool
+	closed  atomic.Bool
+	failed  atomic.Bool
+	dropped atomic.Int64
+
+	// Owned by the writer goroutine (or by Close after it has stopped).
+	streams   []stream
+	base      int64 // first slot not yet written
+	maxSlot   int64 // last slot that received audio
+	staging   []byte
+	has       [stagingSlots][2]bool
+	pcm       [media.FrameSamples]int16
+	dataLen   int64
+	hdr       [headerSize]byte
+	lastFlush time.Time
+	reported  int64 // part of dropped already added to the counter
+	werr      error
+
+	mu        sync.Mutex // Pause, Resume, Close
+	pausedFor time.Duration
+	pausedAt  time.Time
+	closeOnce sync.Once
+	info      Info
+	closeErr  error
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// Left returns a new sink for the caller's channel; tap the caller's leg with it.
+func (r *Recorder) Left() media.Sink { return r.newSink(left) }
+
+// Right returns a new sink for the other channel (agent, second agent, supervisor
+// in a barge); each call is its own stream, and concurrent streams are mixed.
+func (r *Recorder) Right() media.Sink { return r.newSink(right) }
+
+func (r *Recorder) newSink(s side) media.Sink {
+	return &sink{r: r, side: s, id: r.nextID.Add(1)}
+}
+
+// Path is where the recording is written.
+func (r *Recorder) Path() string { return r.path }
+
+func (r *Recorder) push(s *sink, c media.Codec, p []byte) {
+	if r.closed.Load() || r.paused.Load() {
+		return
+	}
+	if r.failed.Load() {
+		r.dropped.Add(1)
+		return
+	}
+	at := int64(r.now().Sub(r.t0))
+	if !r.q.push(at, s.id, s.side, c, p) {
+		r.dropped.Add(1)
+	}
+}
+
+// Pause stops recording (privacy: a card number, an ID number) until Resume; the
+// paused time becomes silence. Pausing a paused recording does nothing.
+func (r *Recorder) Pause() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.paused.Load() || r.closed.Load() {
+		return
+	}
+	r.pausedAt = r.now()
+	r.paused.Store(true)
+}
+
+// Resume continues a paused recording in the same file.
+func (r *Recorder) Resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.paused.Load() || r.closed.Load() {
+		return
+	}
+	r.paused.Store(false)
+	r.pausedFor += r.now().Sub(r.pausedAt)
+}
+
+// Paused reports whether the recording is paused.
+func (r *Recorder) Paused() bool { return r.paused.Load() }
+
+// Failed reports whether the recording stopped on a write error; the call goes on.
+func (r *Recorder) Failed() bool { return r.failed.Load() }
+
+// Close writes what is left, fixes the header, syncs and closes the file. Taps may
+// be removed before or after; frames after Close are ignored. It returns the error
+// that made the recording fail, if any, with the Info of what was kept.
+func (r *Recorder) Close() (Info, error) {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed.Store(true)
+		if r.paused.Load() {
+			r.pausedFor += r.now().Sub(r.pausedAt)
+		}
+		paused := r.pausedFor
+		r.mu.Unlock()
+		if r.done != nil {
+			close(r.stop)
+			<-r.done
+		} else {
+			r.pump(r.now(), true)
+		}
+		err := r.werr
+		if cerr := r.file.Close(); cerr != nil && err == nil {
+			err = cerr
+			r.m.failed.Inc()
+			r.log.Error("recordings: closing the recording failed", "path", r.path, "err", cerr)
+		}
+		r.release()
+		r.info = Info{
+			Path:     r.path,
+			Duration: time.Duration(r.dataLen / frameBytes * frameNs),
+			Bytes:    headerSize + r.dataLen,
+			Dropped:  r.dropped.Load(),
+			Paused:   paused,
+		}
+		r.closeErr = err
+	})
+	return r.info, r.closeErr
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	t := time.NewTicker(pumpEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.pump(r.now(), false)
+		case <-r.stop:
+			r.pump(r.now(), true)
+			return
+		}
+	}
+}
+
+// pump drains the ring into the slot layout, writes every slot that can no longer
+// receive audio, and flushes when due. final writes everything up to now.
+func (r *Recorder) pump(now time.Time, final bool) {
+	for cl := r.q.front(); cl != nil; cl = r.q.front() {
+		if r.failed.Load() {
+			r.dropped.Add(1)
+		} else {
+			r.place(cl)
+		}
+		r.q.release(cl)
+	}
+	wall := int64(now.Sub(r.t0)) / frameNs
+	upto := wall - commitLag
+	if final {
+		upto = max(wall, r.maxSlot+1)
+	}
+	r.commit(upto)
+	if final || now.Sub(r.lastFlush) >= r.flushEvery {
+		r.lastFlush = now
+		r.flush()
+		r.forget(int64(now.Sub(r.t0)))
+	}
+}
+
+// place lays one frame out at its stream's slot (see Alignment in the package doc).
+func (r *Recorder) place(cl *cell) {
+	at := max(cl.at, 0)
+	w := at / frameNs
+	st := r.stream(cl.stream, w)
+	if st.next < w-jitterSlots || st.next > w+jitterSlots {
+		st.next = w
+	}
+	slot := st.next
+	st.next++
+	st.last = at
+	if slot < r.base {
+		r.dropped.Add(1) // its slot is already on disk
+		return
+	}
+	if slot >= r.base+stagingSlots {
+		r.commit(slot - stagingSlots + 1)
+		if r.failed.Load() {
+			r.dropped.Add(1)
+			return
+		}
+	}
+	n := int(min(cl.n, media.FrameSamples))
+	media.DecodeFrame(cl.codec, r.pcm[:n], cl.data[:n])
+	clear(r.pcm[n:])
+	i := slot % stagingSlots
+	buf := r.staging[i*frameBytes : (i+1)*frameBytes]
+	off := int(cl.side) * bytesPerSmp
+	if r.has[i][cl.side] {
+		for j, v := range r.pcm {
+			p := buf[j*blockAlign+off:]
+			sum := int32(int16(uint16(p[0])|uint16(p[1])<<8)) + int32(v)
+			v = int16(min(max(sum, -32768), 32767))
+			p[0], p[1] = byte(v), byte(uint16(v)>>8)
+		}
+	} else {
+		for j, v := range r.pcm {
+			p := buf[j*blockAlign+off:]
+			p[0], p[1] = byte(v), byte(uint16(v)>>8)
+		}
+		r.has[i][cl.side] = true
+	}
+	r.maxSlot = max(r.maxSlot, slot)
+}
+
+// stream finds or starts the writer's state for a sink; a new stream starts at
+// its arrival slot.
+func (r *Recorder) stream(id uint32, w int64) *stream {
+	for i := range r.streams {
+		if r.streams[i].id == id {
+			return &r.streams[i]
+		}
+	}
+	if len(r.streams) == maxStreams {
+		r.streams = r.streams[:copy(r.streams, r.streams[1:])] // forget the oldest
+	}
+	r.streams = append(r.streams, stream{id: id, next: w})
+	return &r.streams[len(r.streams)-1]
+}
+
+// forget drops streams that have gone quiet, so a long call's taps do not pile up.
+func (r *Recorder) forget(nowNs int64) {
+	kept := r.streams[:0]
+	for _, st := range r.streams {
+		if nowNs-st.last < int64(streamIdle) {
+			kept = append(kept, st)
+		}
+	}
+	r.streams = kept
+}
+
+// commit writes slots [base, upto) and frees them for reuse.
+func (r *Recorder) commit(upto int64) {
+	for r.base < upto {
+		i := r.base % stagingSlots
+		run := min(upto-r.base, stagingSlots-i)
+		buf := r.staging[i*frameBytes : (i+run)*frameBytes]
+		if !r.failed.Load() {
+			if r.dataLen+int64(len(buf)) > maxData {
+				r.fail(fmt.Errorf("recordings: %s reached the WAV size limit", r.path))
+			} else {
+				n, err := r.file.Write(buf)
+				r.dataLen += int64(n)
+				r.m.bytes.Add(float64(n))
+				if err == nil && n < len(buf) {
+					err = io.ErrShortWrite
+				}
+				if err != nil {
+					r.fail(err)
+				}
+			}
+		}
+		clear(buf)
+		clear(r.has[i : i+run])
+		r.base += run
+	}
+}
+
+// flush makes what was written durable and the header true to it, so a crash
+// loses only what came after.
+func (r *Recorder) flush() {
+	if d := r.dropped.Load(); d > r.reported {
+		r.m.dropped.Add(float64(d - r.reported))
+		r.reported = d
+	}
+	if r.failed.Load() {
+		return
+	}
+	putHeader(&r.hdr, uint32(r.dataLen), channels)
+	if _, err := r.file.WriteAt(r.hdr[:], 0); err != nil {
+		r.fail(err)
+		return
+	}
+	if err := r.file.Sync(); err != nil {
+		r.fail(err)
+	}
+}
+
+// fail stops the recording for good (the call goes on): logged and counted once.
+func (r *Recorder) fail(err error) {
+	if !r.failed.CompareAndSwap(false, true) {
+		return
+	}
+	r.werr = err
+	r.m.failed.Inc()
+	r.log.Error("recordings: write failed; recording stopped, the call goes on",
+		"path", r.path, "err", err)
+}

@@ -1,0 +1,276 @@
+package recordings
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for the zero Store fields.
+const (
+	// DefaultFlushInterval keeps what a crash can lose (the flush interval plus
+	// the 160 ms commit lag and one 100 ms pump) within about a second.
+	DefaultFlushInterval = 750 * time.Millisecond
+	// DefaultRingFrames is 2.56 s of both channels: room for a slow fsync.
+	DefaultRingFrames = 256
+	maxCallIDLen      = 128
+)
+
+// ErrBadCallID is wrapped when a call id cannot be a file name.
+var ErrBadCallID = errors.New("recordings: unsafe call id")
+
+// Store files recordings under Dir as Dir/YYYY/MM/DD/<callID>.wav, the date being
+// the call's start in the location of the time given to Start. The zero values of
+// the optional fields are the defaults.
+type Store struct {
+	Dir        string
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are kept but not exported
+
+	// Now is the clock for alignment and retention; time.Now when nil.
+	Now func() time.Time
+	// Create opens a new recording file; nil creates it exclusively with mode 0640.
+	// Tests inject a failing writer here.
+	Create func(path string) (File, error)
+	// FlushInterval bounds how much a crash loses; DefaultFlushInterval when zero.
+	FlushInterval time.Duration
+	// RingFrames is the frames (both channels together) that may wait for the
+	// writer before frames are dropped; DefaultRingFrames when zero.
+	RingFrames int
+
+	once   sync.Once
+	m      *metrics
+	mu     sync.Mutex
+	active map[string]struct{}
+	manual bool // tests: no writer goroutine, the test pumps
+}
+
+type metrics struct {
+	started, failed, dropped, bytes prometheus.Counter
+}
+
+func (s *Store) init() {
+	s.once.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		if s.Create == nil {
+			s.Create = func(path string) (File, error) {
+				return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+			}
+		}
+		if s.FlushInterval <= 0 {
+			s.FlushInterval = DefaultFlushInterval
+		}
+		if s.RingFrames <= 0 {
+			s.RingFrames = DefaultRingFrames
+		}
+		s.active = make(map[string]struct{})
+		s.m = &metrics{
+			started: s.counter("recordings_started_total", "Recordings started."),
+			failed:  s.counter("recordings_failed_total", "Recordings that could not start or stopped on a write error (the call went on)."),
+			dropped: s.counter("recording_frames_dropped_total", "20 ms frames lost to a writer that fell behind, a late arrival or a failed recording."),
+			bytes:   s.counter("recording_bytes_written_total", "Audio bytes written to recordings."),
+		}
+	})
+}
+
+// counter registers a counter, sharing one already registered under the name so
+// that two stores (or a restart of one) on one registry count together.
+func (s *Store) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	if s.Registerer == nil {
+		return c
+	}
+	if err := s.Registerer.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if ec, ok := are.ExistingCollector.(prometheus.Counter); ok {
+				return ec
+			}
+		}
+		s.Log.Error("recordings: cannot register metric", "metric", name, "err", err)
+	}
+	return c
+}
+
+// ValidCallID reports whether id can name a file: 1 to 128 of [A-Za-z0-9._-], not
+// starting with a dot or a dash (hidden files, "..", options to shell tools). The
+// call layer passes its own generated id, never caller-controlled text such as a
+// number or a SIP Call-ID, which this rule does not make safe to expose.
+func ValidCallID(id string) error {
+	if id == "" || len(id) > maxCallIDLen {
+		return fmt.Errorf("%w: length %d, want 1 to %d", ErrBadCallID, len(id), maxCallIDLen)
+	}
+	if id[0] == '.' || id[0] == '-' {
+		return fmt.Errorf("%w: %q starts with %q", ErrBadCallID, id, id[0])
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has byte %#x at %d", ErrBadCallID, id, c, i)
+		}
+	}
+	return nil
+}
+
+// Start creates the call's recording and starts its writer. The recording's
+// timeline starts now. An error (bad id, a file that exists, a full disk) is
+// counted as a failed recording; the call should go on without one.
+func (s *Store) Start(callID string, started time.Time) (*Recorder, error) {
+	s.init()
+	if err := ValidCallID(callID); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.Dir, started.Format("2006"), started.Format("01"), started.Format("02"))
+	path := filepath.Join(dir, callID+wavSuffix)
+	r, err := s.start(dir, path)
+	if err != nil {
+		s.m.failed.Inc()
+		s.Log.Error("recordings: cannot start recording", "call_id", callID, "path", path, "err", err)
+		return nil, err
+	}
+	s.m.started.Inc()
+	return r, nil
+}
+
+func (s *Store) start(dir, path string) (*Recorder, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := s.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Recorder{
+		path:       path,
+		log:        s.Log.With("path", path),
+		m:          s.m,
+		now:        s.Now,
+		file:       f,
+		flushEvery: s.FlushInterval,
+		maxSlot:    -1,
+		staging:    make([]byte, stagingSlots*frameBytes),
+		streams:    make([]stream, 0, maxStreams),
+	}
+	r.q.init(s.RingFrames)
+	putHeader(&r.hdr, 0, channels)
+	if _, err := f.Write(r.hdr[:]); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return nil, err
+	}
+	r.t0 = s.Now()
+	r.lastFlush = r.t0
+	s.mu.Lock()
+	s.active[path] = struct{}{}
+	s.mu.Unlock()
+	r.release = func() {
+		s.mu.Lock()
+		delete(s.active, path)
+		s.mu.Unlock()
+	}
+	if !s.manual {
+		r.stop = make(chan struct{})
+		r.done = make(chan struct{})
+		go r.run()
+	}
+	return r, nil
+}
+
+// Prune removes recordings last written more than olderThan ago, and the day,
+// month and year folders it empties. Recordings being written are never removed.
+func (s *Store) Prune(olderThan time.Duration) (removed int, err error) {
+	s.init()
+	cutoff := s.Now().Add(-olderThan)
+	var errs, dirs []string
+	var errList []error
+	walkErr := filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && path == s.Dir {
+				return fs.SkipAll
+			}
+			errList = append(errList, err)
+			return nil
+		}
+		if d.IsDir() {
+			if path != s.Dir {
+				dirs = append(dirs, path)
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasSuffix(d.Name(), wavSuffix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			errList = append(errList, err)
+			return nil
+		}
+		if !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		s.mu.Lock()
+		_, busy := s.active[path]
+		s.mu.Unlock()
+		if busy {
+			return nil
+		}
+		if err := os.Remove(path); err != nil {
+			errList = append(errList, err)
+			errs = append(errs, path)
+			return nil
+		}
+		removed++
+		return nil
+	})
+	if walkErr != nil {
+		errList = append(errList, walkErr)
+	}
+	// Deepest first; a folder that still holds something stays.
+	slices.Reverse(dirs)
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+	if len(errs) > 0 {
+		s.Log.Error("recordings: prune could not remove some recordings", "count", len(errs), "first", errs[0])
+	}
+	return removed, errors.Join(errList...)
+}
+
+// Open opens a recording for reading back, e.g. with http.ServeContent, which
+// serves range requests through the returned file's Seek. path is what Info.Path
+// or Recorder.Path gave, or the same relative to Dir; anything that resolves
+// outside Dir (.., symlinks) or is not a .wav is refused. The caller closes the
+// file. A recording still being written can be opened; its header may be up to a
+// flush interval behind its length.
+func (s *Store) Open(path string) (*os.File, error) {
+	s.init()
+	rel := path
+	if r, err := filepath.Rel(s.Dir, path); err == nil && filepath.IsLocal(r) {
+		rel = r // a path as the recorder gave it
+	} else if filepath.IsAbs(path) {
+		return nil, fmt.Errorf("recordings: %q is outside %q", path, s.Dir)
+	}
+	if !strings.HasSuffix(rel, wavSuffix) {
+		return nil, fmt.Errorf("recordings: %q is not a recording", path)
+	}
+	root, err := os.OpenRoot(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Open(filepath.ToSlash(rel))
+}
