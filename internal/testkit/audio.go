@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/cmplx"
 	"os"
+	"testing"
 	"time"
 
 	"github.com/zaf/g711"
@@ -373,4 +374,21 @@ func WriteWAVFile(path string, rate, channels int, samples []int16) error {
 		return err
 	}
 	return f.Close()
+}
+
+// HeardThreshold is the correlation score above which a prompt counts as heard:
+// a prompt through G.711 scores above 0.9, a different prompt of the same voice
+// below 0.5 (TestCorrelateFindsPromptInNoiseAtOffset).
+const HeardThreshold = 0.7
+
+// RequireHeard fails the test unless reference (e.g. a prompt) is found in
+// received, and returns where it starts (in samples).
+func RequireHeard(t testing.TB, received, reference []int16, what string) int {
+	t.Helper()
+	score, lag := Correlate(received, reference)
+	if score < HeardThreshold {
+		t.Fatalf("testkit: %s not heard: best correlation %.3f (need %.2f) over %d received samples (%v)",
+			what, score, HeardThreshold, len(received), time.Duration(len(received))*time.Second/8000)
+	}
+	return lag
 }

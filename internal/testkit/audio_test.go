@@ -162,3 +162,31 @@ func BenchmarkCorrelate10sAgainst5s(b *testing.B) {
 func clamp16(v int32) int16 {
 	return int16(max(-32768, min(32767, v)))
 }
+
+func TestRequireHeard(t *testing.T) {
+	ref := loadPrompt(t, "en/goodbye.wav")
+	rx := append(make([]int16, 4000), g711RoundTrip(0, ref)...)
+	if lag := RequireHeard(t, rx, ref, "goodbye"); lag != 4000 {
+		t.Fatalf("lag %d", lag)
+	}
+	ft := &fakeTB{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		RequireHeard(ft, make([]int16, 8000), ref, "goodbye")
+	}()
+	if !ft.failed {
+		t.Fatal("silence passed as the prompt")
+	}
+}
+
+// fakeTB records Fatalf instead of ending the test (RequireHeard's failure path).
+type fakeTB struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(string, ...any) {
+	f.failed = true
+	panic("fatal")
+}

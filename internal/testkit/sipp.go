@@ -59,7 +59,7 @@ type SIPpOpts struct {
 	Target   string // host:port to call (UAC scenarios); empty for a UAS
 	Number   string // dialled number (-s); default "12345"
 
-	Calls       int           // calls to make (-m); default 1
+	Calls       int           // calls to make, or for a UAS to take before exiting (-m); default 1
 	Rate        float64       // new calls per second (-r); default 10
 	Concurrency int           // simultaneous calls cap (-l); 0: SIPp's default
 	Pause       time.Duration // how long an answered call talks; also the CANCEL delay and the time on hold
@@ -358,7 +358,7 @@ func (s *SIPp) collect() (SIPpResult, error) {
 		}
 		return r, nil
 	case 1:
-		return r, fmt.Errorf("testkit: sipp %s: %d of %d calls failed %v\n%s", s.opts.Scenario, r.Failed, r.Created, r.FailedBy, r.ErrorLog)
+		return r, fmt.Errorf("testkit: sipp %s: %d of %d calls failed %v\n%s", s.opts.Scenario, r.Failed, r.Created, r.FailedBy, head(r.ErrorLog, 1500))
 	case 254:
 		return r, fmt.Errorf("testkit: sipp %s: could not bind its ports\n%s", s.opts.Scenario, tail(r.Output, 2000))
 	default:
@@ -605,6 +605,13 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func head(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func tail(s string, n int) string {
