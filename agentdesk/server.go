@@ -32,8 +32,23 @@ type CallInfo struct {
 	EndReason  string          `json:"end_reason,omitempty"`
 	OnHold     bool            `json:"on_hold"`
 	RTP        *media.LegStats `json:"rtp,omitempty"`
-	Path       any             `json:"path,omitempty"` // the IVR path, as the ivr package records it
-	Digits     []DigitInfo     `json:"digits,omitempty"`
+	Paths      []any           `json:"ivr_paths,omitempty"` // IVR paths (intake, survey), as the ivr package records them
+	Digits     []DigitInfo     `json:"digits,omitempty"`    // keys pressed outside any IVR flow
+	Events     []CallEvent     `json:"events,omitempty"`
+	Survey     *SurveyInfo     `json:"survey,omitempty"`
+}
+
+// CallEvent is one step of a call outside the IVR: queued, transferred, answered …
+type CallEvent struct {
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// SurveyInfo is the post-call rating (一次一评); Score 0 means none was given.
+type SurveyInfo struct {
+	Score int `json:"score"`
+	Scale int `json:"scale"`
 }
 
 // DigitInfo is one key the caller pressed.
@@ -56,6 +71,8 @@ type Server struct {
 	Gatherer   prometheus.Gatherer
 	// Health reports nil while the node can take calls.
 	Health func() error
+	// ReloadFlows, if set, reloads the IVR flows (POST /api/flows/reload).
+	ReloadFlows func() error
 	// Cases, if set, serves the work-order API under /api/cases.
 	Cases  http.Handler
 	Logger *slog.Logger
@@ -71,6 +88,15 @@ func (s *Server) Handler() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/calls/{id}", s.getCall)
+	if s.ReloadFlows != nil {
+		api.HandleFunc("POST /api/flows/reload", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.ReloadFlows(); err != nil {
+				WriteError(w, http.StatusUnprocessableEntity, "flows not reloaded, the old ones stay in service: "+err.Error())
+				return
+			}
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+		})
+	}
 	if s.Cases != nil {
 		api.Handle("/api/cases", s.Cases)
 		api.Handle("/api/cases/", s.Cases)

@@ -19,11 +19,25 @@ type registry struct {
 }
 
 type record struct {
-	c    *sip.InboundCall
-	line string
+	c      *sip.InboundCall
+	line   string
 	mu     sync.Mutex
-	path   any
+	paths  []any
 	digits []agentdesk.DigitInfo
+	events []agentdesk.CallEvent
+	survey *agentdesk.SurveyInfo
+}
+
+func (rec *record) event(kind, detail string) {
+	rec.mu.Lock()
+	rec.events = append(rec.events, agentdesk.CallEvent{At: time.Now(), Kind: kind, Detail: detail})
+	rec.mu.Unlock()
+}
+
+func (rec *record) setSurvey(score, scale int) {
+	rec.mu.Lock()
+	rec.survey = &agentdesk.SurveyInfo{Score: score, Scale: scale}
+	rec.mu.Unlock()
 }
 
 func (rec *record) addDigit(d media.Digit) {
@@ -47,9 +61,9 @@ func (r *registry) add(c *sip.InboundCall, line string) *record {
 	return rec
 }
 
-func (rec *record) setPath(p any) {
+func (rec *record) addPath(p any) {
 	rec.mu.Lock()
-	rec.path = p
+	rec.paths = append(rec.paths, p)
 	rec.mu.Unlock()
 }
 
@@ -70,8 +84,10 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 		ci.State, ci.Ended, ci.EndReason = "ended", &now, c.EndReason()
 	}
 	rec.mu.Lock()
-	ci.Path = rec.path
+	ci.Paths = append([]any(nil), rec.paths...)
 	ci.Digits = append([]agentdesk.DigitInfo(nil), rec.digits...)
+	ci.Events = append([]agentdesk.CallEvent(nil), rec.events...)
+	ci.Survey = rec.survey
 	rec.mu.Unlock()
 	return ci
 }

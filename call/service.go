@@ -5,12 +5,15 @@ package call
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,45 +21,61 @@ import (
 
 // Number is one number citizens dial: 12345 or a legacy line it absorbed.
 type Number struct {
-	Number   string   // as dialled, e.g. "12369"
-	Name     string   // e.g. "12369 环保热线"
-	Aliases  []string // other forms the trunk may send, e.g. "+8657112369"
-	Greeting string   // prompt name, e.g. "greeting_12369"
-	Skill    string   // the queue skill its callers need
+	Number  string   // as dialled, e.g. "12369"
+	Name    string   // e.g. "12369 环保热线"
+	Aliases []string // other forms the trunk may send, e.g. "+8657112369"
+	Flow    string   // the intake flow (default "intake")
+	Skill   string   // the queue skill its callers need
+}
+
+// Dialer places calls (the SIP server).
+type Dialer interface {
+	Dial(ctx context.Context, o sip.DialOptions) (*sip.OutboundCall, error)
 }
 
 // Config configures the call service.
 type Config struct {
-	Numbers    []Number
-	Prompts    *media.PromptSet
-	HoldMusic  string // prompt name under "music" (default "hold")
-	KeepRecent int    // recent calls kept for the API (default 1000)
+	Numbers []Number
+	Prompts *media.PromptSet
+	// Flows holds the intake flows in service (reloadable).
+	Flows *ivr.Registry
+	// Destinations maps a transfer destination name (e.g. "emergency") to a SIP URI.
+	Destinations map[string]string
+	Dialer       Dialer
+	// TransferTimeout is how long a transfer destination may ring (default 30 s).
+	TransferTimeout time.Duration
+	Calendar        ivr.Calendar
+	Callers         ivr.CallerLookup
+	IVRMetrics      *ivr.Metrics
+	KeepRecent      int // recent calls kept for the API (default 1000)
 	// AnswerAfter rings (180) this long before answering; 0 answers at once.
 	AnswerAfter time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // Service runs calls.
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
+	audio   *ivr.PromptAudio
 	numbers map[string]*Number
 	reg     *registry
 	active  *prometheus.GaugeVec
 	total   *prometheus.CounterVec
+	surveys *prometheus.CounterVec
 }
 
 var _ sip.CallHandler = (*Service)(nil)
 var _ agentdesk.CallDirectory = (*Service)(nil)
 
-// New checks the configuration (every greeting must exist) and builds the service.
+// New checks the configuration and builds the service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Prompts == nil {
-		return nil, fmt.Errorf("call: no prompts")
+	if cfg.Prompts == nil || cfg.Flows == nil {
+		return nil, errors.New("call: prompts and flows are required")
 	}
-	if cfg.HoldMusic == "" {
-		cfg.HoldMusic = "hold"
+	if cfg.TransferTimeout <= 0 {
+		cfg.TransferTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -64,24 +83,27 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, numbers: map[string]*Number{}, reg: newRegistry(cfg.KeepRecent)}
+	s := &Service{cfg: cfg, log: cfg.Logger, audio: ivr.NewPromptAudio(cfg.Prompts), numbers: map[string]*Number{},
+		reg: newRegistry(cfg.KeepRecent)}
 	for i := range cfg.Numbers {
 		n := &cfg.Numbers[i]
-		for _, lang := range []string{"zh", "en"} {
-			if _, _, ok := cfg.Prompts.Lookup(lang, n.Greeting); !ok {
-				return nil, fmt.Errorf("call: number %s: greeting prompt %q not found", n.Number, n.Greeting)
-			}
+		if n.Flow == "" {
+			n.Flow = ivr.IntakeFlow
+		}
+		if _, ok := cfg.Flows.Flow(n.Flow); !ok {
+			return nil, fmt.Errorf("call: number %s: no flow %q", n.Number, n.Flow)
 		}
 		for _, k := range append([]string{n.Number}, n.Aliases...) {
 			s.numbers[k] = n
 		}
 	}
-	if _, _, ok := cfg.Prompts.Lookup("music", cfg.HoldMusic); !ok {
-		return nil, fmt.Errorf("call: hold music %q not found", cfg.HoldMusic)
+	if _, ok := s.audio.HoldMusic(); !ok {
+		return nil, errors.New("call: no hold music prompt")
 	}
 	s.active = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hotline_calls_active", Help: "Calls in progress, by dialled number."}, []string{"number"})
 	s.total = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_calls_total", Help: "Calls ended, by dialled number and end reason."}, []string{"number", "end_reason"})
-	for _, c := range []prometheus.Collector{s.active, s.total} {
+	s.surveys = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_call_surveys_total", Help: "Post-call survey ratings (一次一评), by dialled number and score (0: none given)."}, []string{"number", "score"})
+	for _, c := range []prometheus.Collector{s.active, s.total, s.surveys} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("call metrics: %w", err)
 		}
@@ -102,11 +124,27 @@ func (s *Service) number(dialled string) *Number {
 // Calls lists live and recent calls for the API.
 func (s *Service) Calls() []agentdesk.CallInfo { return s.reg.Calls() }
 
+// DestinationNames lists the configured transfer destinations, for flow validation.
+func DestinationNames(d map[string]string) []string {
+	out := make([]string, 0, len(d))
+	for k := range d {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // HandleCall runs one call. It returns when the call is over.
 func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	n := s.number(c.Dialled)
 	if n == nil { // the SIP side checks first; a number removed by a reload lands here
 		_ = c.Reject(404, "Not Found")
+		return
+	}
+	flow, ok := s.cfg.Flows.Flow(n.Flow)
+	if !ok {
+		s.log.Error("call: flow missing after a reload", "flow", n.Flow)
+		_ = c.Reject(503, "Service Unavailable")
 		return
 	}
 	log := s.log.With("call_id", c.ID, "caller", c.Caller, "dialled", c.Dialled)
@@ -132,30 +170,96 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		log.Info("call not answered", "error", err)
 		return
 	}
-	s.greet(ctx, c, n, rec)
+	out, err := flow.Run(ctx, c.Leg, s.runOptions(c, n, log))
+	rec.addPath(out.Path)
+	if err != nil && !errors.Is(err, ivr.ErrTooManySteps) {
+		log.Error("call: intake flow failed; queueing the call", "error", err)
+		out.Action = ivr.ActionQueue
+	}
+	rec.event("ivr", fmt.Sprintf("%s at %s", out.Action, out.Node))
+	switch out.Action {
+	case ivr.ActionTransfer:
+		s.transfer(ctx, c, rec, out, log)
+	case ivr.ActionQueue:
+		s.queue(ctx, c, rec, out)
+	case ivr.ActionHangup:
+	case ivr.ActionAbandoned:
+		return
+	}
 	if c.EndReason() == "" {
 		_ = c.Hangup(context.WithoutCancel(ctx))
 	}
 }
 
-// greet plays the number's greeting in Mandarin and then English, then hold music until
-// the call ends, keeping every digit the caller presses.
-func (s *Service) greet(ctx context.Context, c *sip.InboundCall, n *Number, rec *record) {
-	zh, _, _ := s.cfg.Prompts.Lookup("zh", n.Greeting)
-	en, _, _ := s.cfg.Prompts.Lookup("en", n.Greeting)
-	p := media.NewPlayer(zh, en)
-	c.Leg.SetOutbound(p)
-	greeting := p.Done()
+func (s *Service) runOptions(c *sip.InboundCall, n *Number, log *slog.Logger) ivr.RunOptions {
+	return ivr.RunOptions{CallID: c.ID, Dialled: n.Number, Caller: c.Caller, Calendar: s.cfg.Calendar,
+		Callers: s.cfg.Callers, Logger: log, Metrics: s.cfg.IVRMetrics}
+}
+
+// queue holds the caller with music until the call ends, keeping any key pressed.
+// The ACD takes over here once agents are wired in.
+func (s *Service) queue(ctx context.Context, c *sip.InboundCall, rec *record, out ivr.Outcome) {
+	rec.event("queue", "skill "+out.Skill)
+	if hold, ok := s.audio.HoldMusic(); ok {
+		c.Leg.SetOutbound(hold)
+	}
 	for {
 		select {
-		case <-greeting:
-			greeting = nil
-			hold, _, _ := s.cfg.Prompts.Lookup("music", s.cfg.HoldMusic)
-			c.Leg.SetOutbound(media.NewLoop(hold))
 		case d := <-c.Leg.Digits():
 			rec.addDigit(d)
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// ringback is what a caller hears while a transfer rings: China's 450 Hz, 1 s on, 4 s off.
+func ringback() media.Source {
+	return media.NewToneSource(0.25, 450).WithCadence(time.Second, 4*time.Second)
+}
+
+// transfer connects the caller to a destination (e.g. 110) through a trunk and bridges
+// them until either hangs up. If the destination cannot be reached the caller is queued.
+func (s *Service) transfer(ctx context.Context, c *sip.InboundCall, rec *record, out ivr.Outcome, log *slog.Logger) {
+	uri, ok := s.cfg.Destinations[out.Destination]
+	if !ok || s.cfg.Dialer == nil {
+		log.Error("call: transfer destination not configured; queueing", "destination", out.Destination)
+		s.queue(ctx, c, rec, out)
+		return
+	}
+	rec.event("transfer", out.Destination+" "+uri)
+	c.Leg.SetOutbound(ringback())
+	peer, err := s.cfg.Dialer.Dial(ctx, sip.DialOptions{URI: uri, From: c.Caller, Timeout: s.cfg.TransferTimeout})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("call: transfer failed; queueing", "destination", out.Destination, "error", err)
+		rec.event("transfer_failed", err.Error())
+		s.queue(ctx, c, rec, out)
+		return
+	}
+	rec.event("transfer_answered", out.Destination)
+	media.Bridge(c.Leg, peer.Leg)
+	select {
+	case <-ctx.Done():
+		_ = peer.Hangup(context.WithoutCancel(ctx))
+	case <-peer.Done():
+		rec.event("transfer_ended", peer.EndReason())
+	}
+}
+
+// Survey runs the post-call satisfaction survey (一次一评) on the caller after the agent
+// has hung up, and records the score. It returns 0 when none was given.
+func (s *Service) survey(ctx context.Context, c *sip.InboundCall, rec *record, n *Number, flow *ivr.Flow, log *slog.Logger) int {
+	opts := s.runOptions(c, n, log)
+	opts.FlushDigits = true
+	out, err := flow.RunFrom(ctx, c.Leg, ivr.SurveyEntry, opts)
+	rec.addPath(out.Path)
+	if err != nil {
+		log.Warn("call: survey failed", "error", err)
+	}
+	rec.setSurvey(out.Score, out.ScoreScale)
+	s.surveys.WithLabelValues(n.Number, fmt.Sprint(out.Score)).Inc()
+	return out.Score
 }

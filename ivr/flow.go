@@ -44,6 +44,17 @@ func (k Kind) String() string {
 // MarshalText makes kinds readable in the JSON path record.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads a kind back from a stored path record.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n != "" && n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("ivr: unknown node kind %q", b)
+}
+
 // kindFields lists the keys each kind accepts besides its own, so that a typo such as
 // "timout" is an error at load rather than a silently ignored setting.
 var kindFields = map[Kind][]string{

@@ -86,6 +86,7 @@ type Server struct {
 	m         *sipMetrics
 	nonces    *nonceStore
 	calls     sync.Map // sipgo.Dialog ID → *InboundCall
+	outbound  sync.Map // sipgo.Dialog ID → *OutboundCall
 	active    atomic.Int64
 	admitMu   sync.Mutex // orders admission against the start of a drain
 	draining  atomic.Bool
@@ -507,7 +508,9 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	s.m.requests.WithLabelValues("BYE").Inc()
 	c := s.lookup(req)
 	if c == nil {
-		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
+		if !s.onOutboundBye(req, tx) {
+			s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
 		return
 	}
 	c.setReason(EndCallerBye)

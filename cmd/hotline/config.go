@@ -17,14 +17,21 @@ import (
 
 // Config is the whole configuration: built-in defaults, then one YAML file, then flags.
 type Config struct {
-	DataDir      string         `yaml:"data_dir"`
-	DB           string         `yaml:"db"`
-	LogLevel     string         `yaml:"log_level"`
-	DrainTimeout Duration       `yaml:"drain_timeout"`
-	SIP          SIPConfig      `yaml:"sip"`
-	Media        MediaConfig    `yaml:"media"`
-	HTTP         HTTPConfig     `yaml:"http"`
-	Numbers      []NumberConfig `yaml:"numbers"`
+	DataDir      string            `yaml:"data_dir"`
+	DB           string            `yaml:"db"`
+	LogLevel     string            `yaml:"log_level"`
+	DrainTimeout Duration          `yaml:"drain_timeout"`
+	SIP          SIPConfig         `yaml:"sip"`
+	Media        MediaConfig       `yaml:"media"`
+	HTTP         HTTPConfig        `yaml:"http"`
+	Numbers      []NumberConfig    `yaml:"numbers"`
+	IVR          IVRConfig         `yaml:"ivr"`
+	Destinations map[string]string `yaml:"destinations"`
+}
+
+type IVRConfig struct {
+	FlowsDir        string   `yaml:"flows_dir"`
+	TransferTimeout Duration `yaml:"transfer_timeout"`
 }
 
 type SIPConfig struct {
@@ -62,11 +69,11 @@ type HTTPConfig struct {
 }
 
 type NumberConfig struct {
-	Number   string   `yaml:"number"`
-	Name     string   `yaml:"name"`
-	Aliases  []string `yaml:"aliases"`
-	Greeting string   `yaml:"greeting"`
-	Skill    string   `yaml:"skill"`
+	Number  string   `yaml:"number"`
+	Name    string   `yaml:"name"`
+	Aliases []string `yaml:"aliases"`
+	Flow    string   `yaml:"flow"`
+	Skill   string   `yaml:"skill"`
 }
 
 // Duration reads "30s", "4h" or a number of seconds.
@@ -99,13 +106,15 @@ func Defaults() Config {
 			MaxCallDuration: Duration(4 * time.Hour), RTPTimeout: Duration(30 * time.Second),
 			Trunks: []TrunkConfig{{Name: "local", Sources: []string{"127.0.0.0/8", "::1/128"}, DTMF: "rfc4733"}},
 		},
-		Media: MediaConfig{Bind: "127.0.0.1", RTPPorts: "20000-29999", JitterBuffer: Duration(40 * time.Millisecond), SocketBuffer: 4 << 20},
-		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
+		Media:        MediaConfig{Bind: "127.0.0.1", RTPPorts: "20000-29999", JitterBuffer: Duration(40 * time.Millisecond), SocketBuffer: 4 << 20},
+		HTTP:         HTTPConfig{Listen: "127.0.0.1:8080"},
+		IVR:          IVRConfig{TransferTimeout: Duration(30 * time.Second)},
+		Destinations: map[string]string{"emergency": "sip:110@127.0.0.1:5090"},
 		Numbers: []NumberConfig{
-			{Number: "12345", Name: "12345 政务服务便民热线", Greeting: "greeting_12345", Skill: "general"},
-			{Number: "12369", Name: "12369 环保举报热线", Greeting: "greeting_12369", Skill: "environment"},
-			{Number: "12358", Name: "12358 价格举报热线", Greeting: "greeting_12358", Skill: "prices"},
-			{Number: "967111", Name: "967111 住房保障热线", Greeting: "greeting_967111", Skill: "housing"},
+			{Number: "12345", Name: "12345 政务服务便民热线", Flow: "intake", Skill: "general"},
+			{Number: "12369", Name: "12369 环保举报热线", Flow: "intake", Skill: "environment"},
+			{Number: "12358", Name: "12358 价格举报热线", Flow: "intake", Skill: "prices"},
+			{Number: "967111", Name: "967111 住房保障热线", Flow: "intake", Skill: "housing"},
 		},
 	}
 }
@@ -242,11 +251,24 @@ func (c *Config) Validate(file string) error {
 			}
 			seen[k] = true
 		}
-		if n.Greeting == "" {
-			bad(f+".greeting", "must name a prompt")
+		if n.Flow == "" {
+			bad(f+".flow", "must name a flow (the built-in one is intake)")
 		}
 		if n.Skill == "" {
 			bad(f+".skill", "must name a skill")
+		}
+	}
+	if c.IVR.FlowsDir != "" {
+		if st, err := os.Stat(c.IVR.FlowsDir); err != nil || !st.IsDir() {
+			bad("ivr.flows_dir", "%q is not a folder", c.IVR.FlowsDir)
+		}
+	}
+	if c.IVR.TransferTimeout < 0 {
+		bad("ivr.transfer_timeout", "must not be negative")
+	}
+	for name, uri := range c.Destinations {
+		if !strings.HasPrefix(uri, "sip:") || !strings.Contains(uri, "@") {
+			bad("destinations."+name, "%q is not a SIP URI like sip:110@10.20.0.1:5060", uri)
 		}
 	}
 	return errors.Join(errs...)

@@ -40,7 +40,7 @@ func TestBadConfigNamesFileAndField(t *testing.T) {
 		{"media:\n  rtp_ports: 10-20\n", "media.rtp_ports"},
 		{"log_level: loud\n", "log_level"},
 		{"db: mysql://x\n", "db: must be a postgres"},
-		{"numbers:\n  - number: abc\n    greeting: g\n    skill: s\n", "numbers[0].number"},
+		{"numbers:\n  - number: abc\n    flow: intake\n    skill: s\n", "numbers[0].number"},
 		{"colour: blue\n", "field colour not found"},
 		{"sip: [1, 2]\n", "cannot unmarshal"},
 	}

@@ -218,20 +218,44 @@ func TestDTMFFromSIPp(t *testing.T) {
 	}
 	got := map[string]bool{}
 	for _, c := range waitEnded(t, a, 2) {
-		var keys string
+		got[keysPressed(t, c)] = true
 		for _, d := range c.Digits {
-			keys += d.Key
 			if d.Source != "rfc4733" {
 				t.Errorf("digit %s came by %s", d.Key, d.Source)
 			}
 		}
-		got[keys] = true
 	}
 	for _, tc := range cases {
 		if !got[tc.keys] {
 			t.Errorf("%s sent %q; calls recorded %v", tc.scenario, tc.keys, got)
 		}
 	}
+}
+
+// keysPressed is every key of a call, in order: those the IVR flows took (ignored or
+// acted on), then those pressed on hold.
+func keysPressed(t *testing.T, c agentdesk.CallInfo) string {
+	t.Helper()
+	var keys string
+	for _, p := range ivrPaths(t, c) {
+		for _, e := range p.Events {
+			keys += e.Digit
+		}
+	}
+	for _, d := range c.Digits {
+		keys += d.Key
+	}
+	return keys
+}
+
+func ivrPaths(t *testing.T, c agentdesk.CallInfo) []ivr.Path {
+	t.Helper()
+	b, _ := json.Marshal(c.Paths)
+	var paths []ivr.Path
+	if err := json.Unmarshal(b, &paths); err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }
 
 // Unknown source 403, unknown number 404, no common codec 488 with Warning, over

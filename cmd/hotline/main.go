@@ -112,9 +112,20 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return exitConfig
 		}
-		if _, err := loadPrompts(cfg); err != nil {
+		prompts, err := loadPrompts(cfg)
+		if err != nil {
 			fmt.Fprintf(stderr, "%s: media.prompts_dir: %v\n", args[1], err)
 			return exitConfig
+		}
+		flows, err := loadFlows(cfg, prompts)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: ivr: %v\n", args[1], err)
+			return exitConfig
+		}
+		for _, f := range flows {
+			for _, w := range f.Warnings() {
+				fmt.Fprintf(stderr, "%s: warning: %v\n", args[1], w)
+			}
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", args[1])
 		return exitOK
@@ -182,6 +193,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := start(cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -198,8 +212,16 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if a.tokenFile != "" {
 		fmt.Fprintf(stdout, "admin API token: %s\n", a.tokenFile)
 	}
+wait:
 	select {
 	case <-ctx.Done():
+	case <-hup:
+		if err := a.ReloadFlows(); err != nil {
+			a.log.Error("hotline: flow reload refused; the old flows stay", "error", err)
+		} else {
+			a.log.Info("hotline: flows reloaded")
+		}
+		goto wait
 	case err := <-a.fatal:
 		a.log.Error("hotline: fatal", "error", err)
 		a.Shutdown(context.Background(), 0)

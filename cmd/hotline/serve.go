@@ -39,6 +39,56 @@ type app struct {
 	token     string
 	tokenFile string
 	fatal     chan error
+	flows     *ivr.Registry
+	prompts   *media.PromptSet
+}
+
+// dialer lets the call service place calls through the SIP server built after it.
+type dialer struct{ s **sip.Server }
+
+func (d dialer) Dial(ctx context.Context, o sip.DialOptions) (*sip.OutboundCall, error) {
+	return (*d.s).Dial(ctx, o)
+}
+
+// loadFlows loads the built-in flows, then the operator's folder (a flow of the same name
+// replaces the built-in one), validated against the configured skills and destinations.
+func loadFlows(cfg Config, prompts *media.PromptSet) (map[string]*ivr.Flow, error) {
+	skills := map[string]bool{}
+	for _, s := range ivr.BuiltinSkills() {
+		skills[s] = true
+	}
+	for _, n := range cfg.Numbers {
+		skills[n.Skill] = true
+	}
+	opts := ivr.LoadOptions{Audio: ivr.NewPromptAudio(prompts), Destinations: call.DestinationNames(cfg.Destinations)}
+	for s := range skills {
+		opts.Skills = append(opts.Skills, s)
+	}
+	flows, err := ivr.LoadBuiltin(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.IVR.FlowsDir != "" {
+		own, err := ivr.LoadFS(os.DirFS(cfg.IVR.FlowsDir), opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.IVR.FlowsDir, err)
+		}
+		for name, f := range own {
+			flows[name] = f
+		}
+	}
+	for i, n := range cfg.Numbers {
+		if _, ok := flows[n.Flow]; !ok {
+			return nil, &ConfigError{File: "numbers", Field: fmt.Sprintf("numbers[%d].flow", i), Msg: fmt.Sprintf("no flow named %q", n.Flow)}
+		}
+	}
+	return flows, nil
+}
+
+// ReloadFlows reloads the flows (SIGHUP, POST /api/flows/reload); calls in progress keep
+// the flow they started with, and a flow file with errors changes nothing.
+func (a *app) ReloadFlows() error {
+	return a.flows.Reload(func() (map[string]*ivr.Flow, error) { return loadFlows(a.cfg, a.prompts) })
 }
 
 // startHooks let tests look inside a running hotline.
@@ -92,10 +142,18 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	}
 	numbers := make([]call.Number, len(cfg.Numbers))
 	for i, n := range cfg.Numbers {
-		numbers[i] = call.Number{Number: n.Number, Name: n.Name, Aliases: n.Aliases, Greeting: n.Greeting, Skill: n.Skill}
+		numbers[i] = call.Number{Number: n.Number, Name: n.Name, Aliases: n.Aliases, Flow: n.Flow, Skill: n.Skill}
 	}
-	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, AnswerAfter: cfg.SIP.AnswerAfter.D(),
-		Logger: a.log, Registerer: a.reg})
+	flows, err := loadFlows(cfg, prompts)
+	if err != nil {
+		return a, &ConfigError{File: "flows", Msg: err.Error()}
+	}
+	ivrMetrics := ivr.NewMetrics(a.reg)
+	a.flows = ivr.NewRegistry(flows, a.log, ivrMetrics)
+	a.prompts = prompts
+	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
+		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
+		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(), Logger: a.log, Registerer: a.reg})
 	if err != nil {
 		return a, &ConfigError{File: "numbers", Msg: err.Error()}
 	}
@@ -133,7 +191,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		return a, err
 	}
 	desk := &agentdesk.Server{AdminToken: a.token, Calls: a.calls, Gatherer: a.reg, Logger: a.log,
-		Health: func() error { return nil }}
+		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows}
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: %w", err)
