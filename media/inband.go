@@ -121,7 +121,7 @@ func (d *InbandDetector) Reset() {
 // Process takes the next samples of the stream (normally one 160-sample frame;
 // any length works) and returns a key press when one is confirmed in them. now is
 // when the samples arrived and becomes the Digit's At; Duration is how long the tone
-// had lasted when it was confirmed (30 ms or a little more). It does not allocate.
+// had lasted when it was confirmed (35 ms: three windows). It does not allocate.
 func (d *InbandDetector) Process(pcm []int16, now time.Time) (Digit, bool) {
 	for len(pcm) > 0 {
 		// Copy up to the next hop or the end of the ring, whichever comes first.
