@@ -1,0 +1,625 @@
+package recordings
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/hotline-12345/hotline/media"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is a settable clock shared by the sinks and the writer.
+type fakeClock struct {
+	base time.Time
+	ns   atomic.Int64
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{base: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time          { return c.base.Add(time.Duration(c.ns.Load())) }
+func (c *fakeClock) Set(d time.Duration)     { c.ns.Store(int64(d)) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// testStore returns a store on a fake clock whose recorders are pumped by the test.
+func testStore(t testing.TB, clk *fakeClock) (*Store, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	s := &Store{Dir: t.TempDir(), Registerer: reg, Now: clk.Now, manual: true}
+	return s, reg
+}
+
+// feeder plays a tone into a sink as a media clock would: frame k is delivered at
+// k·20 ms + phase, with optional scheduling jitter and catch-up bursts.
+type feeder struct {
+	sink   media.Sink
+	codec  media.Codec
+	phase  time.Duration
+	tone   *media.ToneSource
+	marker *media.ToneSource // played instead of tone on marker frames
+	marks  map[int64]bool
+	from   int64 // first and last+1 frame delivered
+	to     int64
+	buf    [media.FrameSamples]byte
+}
+
+func newFeeder(s media.Sink, c media.Codec, phase time.Duration, freq float64, from, to time.Duration) *feeder {
+	return &feeder{
+		sink: s, codec: c, phase: phase,
+		tone:   media.NewToneSource(0.5, freq),
+		marker: media.NewToneSource(0.5, markerFreq),
+		marks:  map[int64]bool{},
+		from:   int64(from / media.FrameDuration), to: int64(to / media.FrameDuration),
+	}
+}
+
+const markerFreq = 2400
+
+func (f *feeder) frame(k int64) {
+	src := f.tone
+	if f.marks[k] {
+		src = f.marker
+	}
+	src.ReadFrame(f.codec, f.buf[:])
+	f.sink.WriteFrame(f.codec, f.buf[:])
+}
+
+// run advances clk from 0 to end in 1 ms steps, delivering every feeder's frames
+// and pumping the recorder every 100 ms. With rnd set, each feeder has jitter of up
+// to 4 ms and, now and then, a 60 ms stall followed by a burst of three frames.
+func run(r *Recorder, clk *fakeClock, end time.Duration, rnd *rand.Rand, at map[time.Duration]func(), fs ...*feeder) {
+	type st struct {
+		next    int64
+		dueAt   time.Duration
+		stalled bool
+	}
+	state := make([]st, len(fs))
+	for i, f := range fs {
+		state[i].next = f.from
+		state[i].dueAt = time.Duration(f.from)*media.FrameDuration + f.phase
+	}
+	for now := time.Duration(0); now < end; now += time.Millisecond {
+		clk.Set(now)
+		if fn := at[now]; fn != nil {
+			fn()
+		}
+		for i, f := range fs {
+			s := &state[i]
+			for s.next < f.to && now >= s.dueAt {
+				f.frame(s.next)
+				s.next++
+				s.dueAt = time.Duration(s.next)*media.FrameDuration + f.phase
+				if rnd != nil {
+					if rnd.IntN(50) == 0 {
+						s.dueAt += 2 * media.FrameDuration // a stall: the next three come at once
+					} else {
+						s.dueAt += time.Duration(rnd.IntN(5)) * time.Millisecond
+					}
+				}
+			}
+		}
+		if now%(100*time.Millisecond) == 0 {
+			r.pump(clk.Now(), false)
+		}
+	}
+	clk.Set(end)
+}
+
+// readChannels splits a recording with Split and decodes both mono WAVs.
+func readChannels(t testing.TB, path string) (l, r []int16) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lb, rb bytes.Buffer
+	n, err := Split(f, &lb, &rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err = media.DecodeWAV(lb.Bytes()); err != nil {
+		t.Fatalf("left channel: %v", err)
+	}
+	if r, err = media.DecodeWAV(rb.Bytes()); err != nil {
+		t.Fatalf("right channel: %v", err)
+	}
+	if int64(len(l)) != n || int64(len(r)) != n {
+		t.Fatalf("split %d samples, decoded %d and %d", n, len(l), len(r))
+	}
+	return l, r
+}
+
+func frameOf(pcm []int16, k int) []int16 {
+	return pcm[k*media.FrameSamples : (k+1)*media.FrameSamples]
+}
+
+// markers returns the frames of pcm that hold the marker tone.
+func markers(pcm []int16) []int {
+	var out []int
+	for k := 0; k < len(pcm)/media.FrameSamples; k++ {
+		if media.ToneLevel(frameOf(pcm, k), markerFreq) > -15 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func silent(pcm []int16) bool {
+	for _, v := range pcm {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestChannelsHoldTheirParty(t *testing.T) {
+	clk := newFakeClock()
+	s, reg := testStore(t, clk)
+	r, err := s.Start("c1", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := newFeeder(r.Left(), media.PCMU, 3*time.Millisecond, 1000, 0, 2*time.Second)
+	agent := newFeeder(r.Right(), media.PCMA, 11*time.Millisecond, 1700, 0, 2*time.Second)
+	run(r, clk, 2*time.Second, nil, nil, caller, agent)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(s.Dir, "2026", "11", "27", "c1.wav")
+	if info.Path != want {
+		t.Fatalf("path %q, want %q", info.Path, want)
+	}
+	if info.Duration != 2*time.Second || info.Bytes != headerSize+2*byteRate || info.Dropped != 0 {
+		t.Fatalf("info %+v, want 2 s, %d bytes, none dropped", info, headerSize+2*byteRate)
+	}
+	l, rr := readChannels(t, info.Path)
+	// Skip the first and last frames, where the tone starts and stops mid-window.
+	lm, rm := l[media.FrameSamples:len(l)-media.FrameSamples], rr[media.FrameSamples:len(rr)-media.FrameSamples]
+	for _, c := range []struct {
+		name      string
+		pcm       []int16
+		own, leak float64
+	}{{"left", lm, 1000, 1700}, {"right", rm, 1700, 1000}} {
+		if lvl := media.ToneLevel(c.pcm, c.own); lvl < -8 {
+			t.Errorf("%s channel: its party's %v Hz at %.1f dBFS, want about -6", c.name, c.own, lvl)
+		}
+		if lvl := media.ToneLevel(c.pcm, c.leak); lvl > -60 {
+			t.Errorf("%s channel: the other party's %v Hz at %.1f dBFS, want none", c.name, c.leak, lvl)
+		}
+	}
+	if got := testutil.ToFloat64(s.m.bytes); got != 2*byteRate {
+		t.Errorf("bytes written %v, want %v", got, 2*byteRate)
+	}
+	if n, err := testutil.GatherAndCount(reg, "recordings_started_total"); err != nil || n != 1 {
+		t.Errorf("recordings_started_total registered %d times, err %v", n, err)
+	}
+	if got := testutil.ToFloat64(s.m.started); got != 1 {
+		t.Errorf("started %v, want 1", got)
+	}
+}
+
+// TestAlignment runs one call through the events that shift naive recorders:
+// jitter and catch-up bursts, the agent going away (hold, back to the queue), a
+// second agent on another phase, a pause, and the caller hanging up first. Both
+// parties send a marker in the same wall-clock frames; the markers must sit in
+// the same slot of both channels, at the slot of their wall-clock time.
+func TestAlignment(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("align", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	caller := newFeeder(r.Left(), media.PCMU, 3*time.Millisecond, 500, 0, sec(5.5))
+	agent1 := newFeeder(r.Right(), media.PCMA, 17*time.Millisecond, 1200, 0, sec(2))
+	agent2 := newFeeder(r.Right(), media.PCMU, 9*time.Millisecond, 1200, sec(3), sec(6))
+	marks := []int64{40, 90, 170, 240, 270} // 0.8 s, 1.8 s, 3.4 s, 4.8 s, 5.4 s
+	for _, k := range marks {
+		caller.marks[k], agent1.marks[k], agent2.marks[k] = true, true, true
+	}
+	events := map[time.Duration]func(){
+		sec(4.0): r.Pause,
+		sec(4.5): r.Resume,
+	}
+	run(r, clk, sec(6), rand.New(rand.NewPCG(1, 2)), events, caller, agent1, agent2)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Duration != sec(6) {
+		t.Errorf("duration %v, want 6 s (the call's wall time, paused time included)", info.Duration)
+	}
+	if info.Paused != sec(0.5) {
+		t.Errorf("paused %v, want 500ms", info.Paused)
+	}
+	l, rr := readChannels(t, info.Path)
+	lm, rmk := markers(l), markers(rr)
+	want := make([]int, len(marks))
+	for i, k := range marks {
+		want[i] = int(k)
+	}
+	if !equalInts(lm, want) {
+		t.Errorf("left markers at frames %v, want %v", lm, want)
+	}
+	if !equalInts(rmk, want) {
+		t.Errorf("right markers at frames %v, want %v", rmk, want)
+	}
+	for k := 0; k < len(l)/media.FrameSamples; k++ {
+		lf, rf := frameOf(l, k), frameOf(rr, k)
+		switch {
+		case k >= 200 && k < 225: // paused: nothing on either side
+			if !silent(lf) || !silent(rf) {
+				t.Fatalf("frame %d: audio while paused", k)
+			}
+		case k >= 100 && k < 150: // the agent has gone; the caller goes on
+			if !silent(rf) {
+				t.Fatalf("frame %d: right channel has audio while no agent was there", k)
+			}
+			if media.ToneLevel(lf, 500) < -10 {
+				t.Fatalf("frame %d: caller missing while the agent was away", k)
+			}
+		case k >= 276: // the caller hung up; the second agent goes on
+			if !silent(lf) {
+				t.Fatalf("frame %d: left channel has audio after the caller left", k)
+			}
+			if media.ToneLevel(rf, 1200) < -10 {
+				t.Fatalf("frame %d: agent missing after the caller left", k)
+			}
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOverlapIsMixed: two streams on the right at once (a transfer's overlap)
+// are both heard, and the left is untouched.
+func TestOverlapIsMixed(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("mix", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newFeeder(r.Right(), media.PCMU, 5*time.Millisecond, 700, 0, time.Second)
+	b := newFeeder(r.Right(), media.PCMU, 15*time.Millisecond, 1300, 0, time.Second)
+	a.tone = media.NewToneSource(0.25, 700)
+	b.tone = media.NewToneSource(0.25, 1300)
+	run(r, clk, time.Second, nil, nil, a, b)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, rr := readChannels(t, info.Path)
+	mid := rr[10*media.FrameSamples : 40*media.FrameSamples]
+	if a, b := media.ToneLevel(mid, 700), media.ToneLevel(mid, 1300); a < -14 || b < -14 {
+		t.Errorf("mixed right channel: 700 Hz %.1f dBFS, 1300 Hz %.1f dBFS, want both about -12", a, b)
+	}
+	if !silent(l) {
+		t.Error("left channel has audio")
+	}
+}
+
+// TestWriterGoroutine runs the real writer goroutine while two producers and a
+// pauser work concurrently (for -race), then checks the file is whole.
+func TestWriterGoroutine(t *testing.T) {
+	clk := newFakeClock()
+	s := &Store{Dir: t.TempDir(), Now: clk.Now, FlushInterval: 10 * time.Millisecond}
+	r, err := s.Start("live", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, sk := range []media.Sink{r.Left(), r.Right()} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := media.NewToneSource(0.5, 800+float64(i)*600)
+			var buf [media.FrameSamples]byte
+			for range 150 {
+				src.ReadFrame(media.PCMU, buf[:])
+				sk.WriteFrame(media.PCMU, buf[:])
+				time.Sleep(time.Millisecond) // let the writer run
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 40 {
+			clk.Advance(50 * time.Millisecond)
+			r.Pause()
+			r.Resume()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != info.Bytes || (info.Bytes-headerSize)%frameBytes != 0 || info.Bytes <= headerSize {
+		t.Fatalf("file %d bytes, info %+v", st.Size(), info)
+	}
+	if n, err := Repair(s.Dir, nil); n != 0 || err != nil {
+		t.Fatalf("a closed recording needed repair: %d, %v", n, err)
+	}
+	if _, err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestRingFullDrops: a writer that does not keep up costs frames, counted, and
+// never blocks the media clock.
+func TestRingFullDrops(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	s.RingFrames = 8
+	r, err := s.Start("full", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [media.FrameSamples]byte
+	sk := r.Left()
+	for range 20 {
+		sk.WriteFrame(media.PCMU, buf[:])
+	}
+	clk.Advance(time.Second)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Dropped != 12 {
+		t.Fatalf("dropped %d, want 12", info.Dropped)
+	}
+	if got := testutil.ToFloat64(s.m.dropped); got != 12 {
+		t.Fatalf("recording_frames_dropped_total %v, want 12", got)
+	}
+}
+
+// failingFile fails every write once the disk "fills".
+type failingFile struct {
+	mu        sync.Mutex
+	room      int
+	writes    int
+	failSync  bool
+	closed    bool
+	closeErrs int
+}
+
+func (f *failingFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes++
+	if len(p) > f.room {
+		n := f.room
+		f.room = 0
+		return n, &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	}
+	f.room -= len(p)
+	return len(p), nil
+}
+
+func (f *failingFile) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
+
+func (f *failingFile) Sync() error {
+	if f.failSync {
+		return &os.PathError{Op: "sync", Path: "x", Err: syscall.EIO}
+	}
+	return nil
+}
+
+func (f *failingFile) Close() error { f.closed = true; return nil }
+
+// countHandler counts log records at error level.
+type countHandler struct{ errors atomic.Int32 }
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestDiskFull(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file *failingFile
+		want error
+	}{
+		{"write", &failingFile{room: headerSize + 10*frameBytes + 100}, syscall.ENOSPC},
+		{"sync", &failingFile{room: 1 << 30, failSync: true}, syscall.EIO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			s, _ := testStore(t, clk)
+			h := &countHandler{}
+			s.Log = slog.New(h)
+			s.Create = func(string) (File, error) { return tc.file, nil }
+			r, err := s.Start("full", clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 5*time.Second)
+			g := newFeeder(r.Right(), media.PCMU, 0, 1000, 0, 5*time.Second)
+			run(r, clk, 5*time.Second, nil, nil, f, g)
+			if !r.Failed() {
+				t.Fatal("recorder did not notice the failure")
+			}
+			// The sinks still take frames without blocking, and count them.
+			var buf [media.FrameSamples]byte
+			before := r.dropped.Load()
+			r.Left().WriteFrame(media.PCMU, buf[:])
+			if r.dropped.Load() != before+1 {
+				t.Error("a frame after the failure was not counted as dropped")
+			}
+			info, err := r.Close()
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Close error %v, want %v", err, tc.want)
+			}
+			if info.Dropped == 0 || !tc.file.closed {
+				t.Errorf("info %+v, file closed %v", info, tc.file.closed)
+			}
+			if got := testutil.ToFloat64(s.m.failed); got != 1 {
+				t.Errorf("recordings_failed_total %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(s.m.dropped); got != float64(info.Dropped) {
+				t.Errorf("recording_frames_dropped_total %v, want %d", got, info.Dropped)
+			}
+			if got := h.errors.Load(); got != 1 {
+				t.Errorf("%d error logs, want exactly 1", got)
+			}
+		})
+	}
+}
+
+func TestStartFails(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	s.Create = func(string) (File, error) { return nil, syscall.ENOSPC }
+	if _, err := s.Start("c", clk.Now()); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("err %v, want ENOSPC", err)
+	}
+	if got := testutil.ToFloat64(s.m.failed); got != 1 {
+		t.Errorf("recordings_failed_total %v, want 1", got)
+	}
+	s2, _ := testStore(t, clk)
+	if _, err := s2.Start("dup", clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Start("dup", clk.Now()); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("second recording of one call: %v, want ErrExist", err)
+	}
+}
+
+func TestUnsafeCallIDs(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	bad := []string{
+		"", ".", "..", "../etc/passwd", "a/b", `a\b`, ".hidden", "-rf", "a b",
+		"+8613800000000", "sip:12345@trunk", "名字", "x\x00y", "a\nb", string(make([]byte, 129)),
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	}
+	for _, id := range bad {
+		if _, err := s.Start(id, clk.Now()); !errors.Is(err, ErrBadCallID) {
+			t.Errorf("Start(%q): %v, want ErrBadCallID", id, err)
+		}
+	}
+	entries, _ := os.ReadDir(s.Dir)
+	if len(entries) != 0 {
+		t.Errorf("unsafe ids created %d entries", len(entries))
+	}
+	for _, id := range []string{"c-20261127-000123", "A.b_c-9", "x..y"} {
+		r, err := s.Start(id, clk.Now())
+		if err != nil {
+			t.Errorf("Start(%q): %v", id, err)
+			continue
+		}
+		info, _ := r.Close()
+		if filepath.Dir(info.Path) != filepath.Join(s.Dir, "2026", "11", "27") || filepath.Base(info.Path) != id+".wav" {
+			t.Errorf("Start(%q) wrote %q", id, info.Path)
+		}
+	}
+}
+
+// TestSinkNoAllocs: the sink path and the writer's steady state allocate nothing.
+func TestSinkNoAllocs(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	s.Create = func(string) (File, error) { return &failingFile{room: 1 << 40}, nil }
+	r, err := s.Start("allocs", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l, rr := r.Left(), r.Right()
+	var buf [media.FrameSamples]byte
+	media.FillSilence(media.PCMU, buf[:])
+	// 101 runs of two frames fit the ring, so this measures the path that stores.
+	if n := testing.AllocsPerRun(100, func() {
+		l.WriteFrame(media.PCMU, buf[:])
+		rr.WriteFrame(media.PCMA, buf[:])
+	}); n != 0 {
+		t.Errorf("sink path: %v allocs per frame pair, want 0", n)
+	}
+	if r.dropped.Load() != 0 {
+		t.Fatal("the ring overflowed during the sink test")
+	}
+	r.pump(clk.Now(), false)
+	var k int
+	if n := testing.AllocsPerRun(1000, func() {
+		k++
+		clk.Advance(media.FrameDuration)
+		l.WriteFrame(media.PCMU, buf[:])
+		rr.WriteFrame(media.PCMA, buf[:])
+		if k%5 == 0 {
+			r.pump(clk.Now(), false)
+		}
+	}); n != 0 {
+		t.Errorf("sink and writer: %v allocs per frame pair, want 0", n)
+	}
+}
+
+func TestHeaderIsKeptCurrent(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("hdr", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 3*time.Second)
+	run(r, clk, 3*time.Second, nil, nil, f)
+	// Without Close, the header (rewritten at each flush) must vouch for all but the
+	// last second; the file may hold more, which Repair recovers after a crash.
+	b, err := os.ReadFile(r.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := binary.LittleEndian.Uint32(b[40:])
+	if int64(data) > int64(len(b)-headerSize) || data%frameBytes != 0 {
+		t.Fatalf("header says %d data bytes, file has %d", data, len(b)-headerSize)
+	}
+	if behind := 3*time.Second - time.Duration(int64(data)/frameBytes*frameNs); behind > time.Second {
+		t.Fatalf("durable audio is %v behind", behind)
+	}
+	if _, err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
