@@ -105,6 +105,7 @@ type SIPpResult struct {
 	Successful      int
 	Failed          int
 	Retransmissions int
+	CurrentCalls    int // calls in progress at the last statistics dump (see SIPp.Snapshot)
 	// FailedBy counts failures by SIPp's reason column (e.g. "FailedCallRejected",
 	// "FailedUnexpectedMessage", "FailedRegexpDoesntMatch", "FailedMaxUDPRetrans").
 	FailedBy   map[string]int
@@ -309,6 +310,14 @@ func (s *SIPp) Stop() (SIPpResult, error) {
 	return s.Wait()
 }
 
+// Snapshot reads the statistics SIPp dumped last (every second, -fd 1) while it
+// runs: calls created, in progress, successful and failed so far.
+func (s *SIPp) Snapshot() (SIPpResult, error) {
+	r := SIPpResult{FailedBy: map[string]int{}, Port: s.Port, MediaPort: s.MediaPort, Dir: s.opts.Dir}
+	err := parseSIPpStats(filepath.Join(s.opts.Dir, "stat.csv"), &r)
+	return r, err
+}
+
 // Pid is SIPp's process id (CPU accounting in benchmarks).
 func (s *SIPp) Pid() int { return s.cmd.Process.Pid }
 
@@ -395,6 +404,8 @@ func parseSIPpStats(path string, r *SIPpResult) error {
 			r.Failed = n
 		case "Retransmissions(C)":
 			r.Retransmissions = n
+		case "CurrentCall":
+			r.CurrentCalls = n
 		default:
 			if strings.HasPrefix(h, "Failed") && strings.HasSuffix(h, "(C)") && n > 0 {
 				r.FailedBy[strings.TrimSuffix(h, "(C)")] = n

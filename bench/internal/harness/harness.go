@@ -389,3 +389,36 @@ func ModuleRoot() (string, error) {
 		d = p
 	}
 }
+
+// ProcUDPDrops sums the kernel's per-socket drop counters (/proc/net/udp, last
+// column) over the UDP sockets that process pid holds: drops at the server itself,
+// unlike RcvbufErrors, which also counts SIPp's unread media socket.
+func ProcUDPDrops(pid int) (int64, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var total int64
+	for _, table := range []string{"udp", "udp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 13 || !inodes[f[9]] {
+				continue
+			}
+			n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+			total += n
+		}
+	}
+	return total, nil
+}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -44,5 +45,31 @@ func TestMeasureFloorSmall(t *testing.T) {
 	}
 	if f.SendUS <= 0 || f.PacketOpUS <= 0 {
 		t.Fatalf("floor %v", f)
+	}
+}
+
+func TestProcUDPDrops(t *testing.T) {
+	// A socket nobody reads, with a tiny buffer, flooded: its drops must show.
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	_ = sink.SetReadBuffer(1024)
+	src, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	before, err := ProcUDPDrops(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		_, _ = src.Write(make([]byte, 172))
+	}
+	after, _ := ProcUDPDrops(os.Getpid())
+	if after-before < 100 {
+		t.Fatalf("drops %d → %d after flooding a 1 KiB buffer", before, after)
 	}
 }
