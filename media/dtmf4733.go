@@ -119,8 +119,9 @@ const (
 	DefaultDTMFMaxDuration   = 10 * time.Second
 )
 
-// telephone-event clock: RFC 4733 events here always run at 8000 Hz, like G.711.
-const dtmfClockRate = SampleRate
+// DefaultDTMFClockRate is the telephone-event clock with G.711 (RFC 4733 §2.1:
+// the event clock is the audio codec's, so WebRTC peers on Opus use 48000).
+const DefaultDTMFClockRate = SampleRate
 
 // dtmfHistory is how many recent events the receiver remembers, so that a late or
 // retransmitted packet of an earlier key ("12": the '1' end packets arriving after
@@ -171,6 +172,9 @@ type DTMFReceiver struct {
 	// MaxDuration is the longest press believed; a stuck key is ignored past it.
 	// Default 10 s.
 	MaxDuration time.Duration
+	// ClockRate is the telephone-event clock in Hz, from the SDP rtpmap.
+	// Default 8000.
+	ClockRate uint32
 
 	events   [dtmfHistory]dtmfEvent
 	next     int // ring position for the next new event
@@ -218,12 +222,24 @@ func (r *DTMFReceiver) endRearmAfter() time.Duration {
 	return DefaultDTMFEndRearmAfter
 }
 
+// units converts timestamp units to time, exactly at any clock rate.
+func (r *DTMFReceiver) units(n uint64) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(r.rate())
+}
+
+func (r *DTMFReceiver) rate() uint32 {
+	if r.ClockRate > 0 {
+		return r.ClockRate
+	}
+	return DefaultDTMFClockRate
+}
+
 func (r *DTMFReceiver) maxUnits() uint64 {
 	d := r.MaxDuration
 	if d <= 0 {
 		d = DefaultDTMFMaxDuration
 	}
-	return uint64(d / (time.Second / dtmfClockRate))
+	return uint64(d/time.Millisecond) * uint64(r.rate()) / 1000
 }
 
 // Handle takes one telephone-event packet (payload, SSRC, sequence number and RTP
@@ -274,7 +290,7 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 			r.duplicates.Add(1)
 			return Digit{}, false
 		}
-		if dtmfLateness(now, e.firstEnd, e.lastDur, ev.Duration) > r.rearmAfter() {
+		if r.lateness(now, e.firstEnd, e.lastDur, ev.Duration) > r.rearmAfter() {
 			// Same SSRC, timestamp and key, but far too late to belong to the press
 			// that ended: the sender replays identical packets for a new press.
 			return r.start(e, key, ev, ssrc, seq, ts, now, true)
@@ -283,7 +299,7 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 		return Digit{}, false
 	}
 	if ev.Duration < e.lastDur {
-		if !ev.End && dtmfLateness(now, e.lastAt, e.lastDur, ev.Duration) > r.rearmAfter() {
+		if !ev.End && r.lateness(now, e.lastAt, e.lastDur, ev.Duration) > r.rearmAfter() {
 			// An identical replay began before this press's end packets came (they
 			// were lost, or SIPp cut the previous play short).
 			return r.start(e, key, ev, ssrc, seq, ts, now, true)
@@ -317,15 +333,15 @@ func (r *DTMFReceiver) Handle(payload []byte, ssrc uint32, seq uint16, ts uint32
 	return Digit{}, false
 }
 
-// dtmfLateness is how late a packet of duration dur, arriving now, would be if it
+// lateness is how late a packet of duration dur, arriving now, would be if it
 // belonged to a press whose packet of duration refDur arrived at ref: the time since
 // then plus the key-down time between the two. A reordered packet of the same press
 // is late by no more than network jitter; the start of an identical replay is late
 // by the whole previous press.
-func dtmfLateness(now, ref time.Time, refDur, dur uint16) time.Duration {
+func (r *DTMFReceiver) lateness(now, ref time.Time, refDur, dur uint16) time.Duration {
 	late := now.Sub(ref)
 	if dur < refDur {
-		late += time.Duration(refDur-dur) * (time.Second / dtmfClockRate)
+		late += r.units(uint64(refDur - dur))
 	}
 	return late
 }
@@ -343,7 +359,7 @@ func (r *DTMFReceiver) start(e *dtmfEvent, key byte, ev TelephoneEvent, ssrc uin
 	return Digit{
 		Key:      key,
 		At:       now,
-		Duration: time.Duration(ev.Duration) * (time.Second / dtmfClockRate),
+		Duration: r.units(uint64(ev.Duration)),
 		Source:   DigitRFC4733,
 	}, true
 }
@@ -401,11 +417,12 @@ func (r *DTMFReceiver) continues(ssrc, ts uint32, code uint8) *dtmfEvent {
 	}
 	// The previous segment must have run close to the 16-bit limit, and this one must
 	// begin about where it stopped (within a second, for senders that round).
-	if p.lastDur < 0xFFFF-dtmfClockRate {
+	second := r.rate()
+	if uint32(p.lastDur) < 0xFFFF-min(second, 0x8000) {
 		return nil
 	}
 	d := ts - p.ts
-	if int32(d) <= 0 || d > 0xFFFF+dtmfClockRate {
+	if int32(d) <= 0 || d > 0xFFFF+second {
 		return nil
 	}
 	return p

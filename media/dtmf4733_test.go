@@ -556,3 +556,34 @@ func TestDTMFReceiverRearmBoundary(t *testing.T) {
 		t.Fatalf("RearmAfter 100 ms: got %q", got)
 	}
 }
+
+// WebRTC peers on Opus run telephone-event at 48 kHz: durations, re-arming and
+// long-event segments follow the clock.
+func TestDTMFReceiverClockRate48k(t *testing.T) {
+	r := DTMFReceiver{ClockRate: 48000}
+	var ps []tePkt
+	var seq uint16
+	// A 3 s press of '#' in 20 ms updates: segments at ts 0, 0xFFFF, 2*0xFFFF.
+	for ms := 20; ms <= 3000; ms += 20 {
+		units := ms * 48
+		seg := units / 0xFFFF
+		ps = append(ps, tePkt{ms: ms, code: 11, dur: uint16(units - seg*0xFFFF), seq: seq, ts: uint32(seg * 0xFFFF)})
+		seq++
+	}
+	last := ps[len(ps)-1]
+	for k := 1; k <= 3; k++ {
+		e := last
+		e.ms, e.end, e.seq = last.ms+20*k, true, last.seq+uint16(k)
+		ps = append(ps, e)
+	}
+	got, _ := runTEPkts(&r, ps)
+	if st := r.Stats(); got != "#" || st.Continued != 2 || st.Ignored() != 0 {
+		t.Fatalf("got %q, stats %+v", got, st)
+	}
+	// An end-only press reports its duration in 48 kHz units.
+	r2 := DTMFReceiver{ClockRate: 48000}
+	_, ds := runTEPkts(&r2, []tePkt{{ms: 0, code: 3, end: true, dur: 4800, seq: 1, ts: 5}})
+	if len(ds) != 1 || ds[0].Duration != 100*time.Millisecond {
+		t.Fatalf("got %+v", ds)
+	}
+}
