@@ -135,7 +135,7 @@ func (t *ToneSource) WithCadence(onOff ...time.Duration) *ToneSource {
 }
 
 // WithDuration makes the tone end after d (rounded to samples); ReadFrame returns
-// false from then on. Call before the first ReadFrame.
+// false from then on. d <= 0 means forever. Call before the first ReadFrame.
 func (t *ToneSource) WithDuration(d time.Duration) *ToneSource {
 	t.total = durationSamples(d)
 	t.Reset()
@@ -143,7 +143,7 @@ func (t *ToneSource) WithDuration(d time.Duration) *ToneSource {
 }
 
 func durationSamples(d time.Duration) int {
-	return int(d * SampleRate / time.Second)
+	return max(int(d*SampleRate/time.Second), 0)
 }
 
 // Reset rewinds the tone to its start (phase, cadence and duration).
