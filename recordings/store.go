@@ -127,7 +127,8 @@ func ValidCallID(id string) error {
 }
 
 // Start creates the call's recording and starts its writer. The recording's
-// timeline starts now. An error (bad id, a file that exists, a full disk) is
+// timeline starts now. It creates a folder and a file, so call it from the call's
+// goroutine, never from the media clock. An error (bad id, a file that exists, a full disk) is
 // counted as a failed recording; the call should go on without one.
 func (s *Store) Start(callID string, started time.Time) (*Recorder, error) {
 	s.init()
@@ -136,7 +137,7 @@ func (s *Store) Start(callID string, started time.Time) (*Recorder, error) {
 	}
 	dir := filepath.Join(s.Dir, started.Format("2006"), started.Format("01"), started.Format("02"))
 	path := filepath.Join(dir, callID+wavSuffix)
-	r, err := s.start(dir, path)
+	r, err := s.start(callID, dir, path)
 	if err != nil {
 		s.m.failed.Inc()
 		s.Log.Error("recordings: cannot start recording", "call_id", callID, "path", path, "err", err)
@@ -146,7 +147,7 @@ func (s *Store) Start(callID string, started time.Time) (*Recorder, error) {
 	return r, nil
 }
 
-func (s *Store) start(dir, path string) (*Recorder, error) {
+func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -156,7 +157,7 @@ func (s *Store) start(dir, path string) (*Recorder, error) {
 	}
 	r := &Recorder{
 		path:       path,
-		log:        s.Log.With("path", path),
+		log:        s.Log.With("call_id", callID, "path", path),
 		m:          s.m,
 		now:        s.Now,
 		file:       f,

@@ -1,0 +1,79 @@
+package recordings
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hotline-12345/hotline/media"
+)
+
+// discardFile is a disk that costs nothing, to measure the recorder's own CPU.
+type discardFile struct{}
+
+func (discardFile) Write(p []byte) (int, error)            { return len(p), nil }
+func (discardFile) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+func (discardFile) Sync() error                            { return nil }
+func (discardFile) Close() error                           { return nil }
+
+func benchRecorder(b *testing.B, disk bool) (*Recorder, *fakeClock) {
+	clk := newFakeClock()
+	s, _ := testStore(b, clk)
+	if !disk {
+		s.Create = func(string) (File, error) { return discardFile{}, nil }
+	}
+	r, err := s.Start("bench", clk.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r, clk
+}
+
+func toneFrame(c media.Codec, freq float64) []byte {
+	p := make([]byte, media.FrameSamples)
+	media.NewToneSource(0.5, freq).ReadFrame(c, p)
+	return p
+}
+
+// BenchmarkSinkFramePair is what the media clock pays per 20 ms of a recorded
+// call: one frame into each channel's sink.
+func BenchmarkSinkFramePair(b *testing.B) {
+	r, _ := benchRecorder(b, false)
+	l, rr := r.Left(), r.Right()
+	pl, pr := toneFrame(media.PCMU, 1000), toneFrame(media.PCMU, 1700)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		l.WriteFrame(media.PCMU, pl)
+		rr.WriteFrame(media.PCMU, pr)
+		if i%64 == 63 { // stand in for the writer, outside what the clock pays
+			for cl := r.q.front(); cl != nil; cl = r.q.front() {
+				r.q.release(cl)
+			}
+		}
+	}
+}
+
+// BenchmarkRecordFramePair is the whole CPU per frame pair: sinks plus the
+// writer's drain, decode, layout and write calls (to a disk that costs nothing),
+// pumped every 100 ms of call time as in production.
+func BenchmarkRecordFramePair(b *testing.B) { benchRecord(b, false) }
+
+// BenchmarkRecordFramePairDisk adds real writes and an fsync per flush interval
+// of call time to a file in the test's temporary folder.
+func BenchmarkRecordFramePairDisk(b *testing.B) { benchRecord(b, true) }
+
+func benchRecord(b *testing.B, disk bool) {
+	r, clk := benchRecorder(b, disk)
+	l, rr := r.Left(), r.Right()
+	pl, pr := toneFrame(media.PCMU, 1000), toneFrame(media.PCMA, 1700)
+	b.ReportAllocs()
+	for i := 1; b.Loop(); i++ {
+		clk.Advance(media.FrameDuration)
+		l.WriteFrame(media.PCMU, pl)
+		rr.WriteFrame(media.PCMA, pr)
+		if i%5 == 0 {
+			r.pump(clk.Now(), false)
+		}
+	}
+	b.ReportMetric(float64(time.Duration(b.Elapsed())/time.Duration(b.N))/float64(media.FrameDuration)*100, "%core/call")
+}
