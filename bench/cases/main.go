@@ -246,4 +246,3 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-

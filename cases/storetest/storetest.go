@@ -741,8 +741,10 @@ func testReports(t *testing.T, e *env) {
 	}
 	// Answer rates from call events.
 	calls := []int64{3000, 14000, 15000, 16000, 3600000, -1} // -1: abandoned
+	var lastCall cases.Case
 	for i, w := range calls {
 		c, _ := e.s.OpenForCall(e.ctx, cases.CallInfo{CallID: fmt.Sprint("r", i), Caller: "13100000000", Dialled: "12345"})
+		lastCall = c
 		evs := []cases.Event{{Type: cases.EventCallOffered, At: T0.Add(time.Hour)}}
 		if w >= 0 {
 			evs = append(evs, cases.Event{Type: cases.EventCallAnswered, Value: w, At: T0.Add(time.Hour)})
@@ -759,6 +761,37 @@ func testReports(t *testing.T, e *env) {
 	}
 	if ar.Offered != 6 || ar.Answered != 5 || ar.AnsweredIn15s != 3 || ar.AnsweredIn24h != 5 || ar.Abandoned != 1 || ar.Rate15s != 0.5 {
 		t.Errorf("answer rates: %+v", ar)
+	}
+	// Whole China days are answered from the daily rollups: same figures.
+	dayStart := time.Date(2026, 11, 27, 0, 0, 0, 0, cases.ChinaTime)
+	aligned := cases.Period{From: dayStart, To: dayStart.AddDate(0, 0, 7)}
+	// A category set after the case was counted moves it in the rollup.
+	if _, err := e.s.Update(e.ctx, lastCall.ID, 0, cases.Patch{Category: ptr("0301")}, agent); err != nil {
+		t.Fatal(err)
+	}
+	// The same data through the raw rows: a period off midnight by 1 µs.
+	raw := cases.Period{From: aligned.From.Add(time.Microsecond), To: aligned.To.Add(time.Microsecond)}
+	ra, err := e.s.ByCategory(e.ctx, aligned, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = e.s.ByCategory(e.ctx, raw, 2)
+	d, _ = e.s.ByDialled(e.ctx, raw)
+	ar, _ = e.s.AnswerRates(e.ctx, raw)
+	if r.Total != 11 {
+		t.Errorf("raw total %d, want 11", r.Total)
+	}
+	if rowsString(ra.Rows) != rowsString(r.Rows) || ra.Total != r.Total || ra.PrevTotal != r.PrevTotal {
+		t.Errorf("rollup by category:\n%s\nraw:\n%s", rowsString(ra.Rows), rowsString(r.Rows))
+	}
+	da, _ := e.s.ByDialled(e.ctx, aligned)
+	if rowsString(da.Rows) != rowsString(d.Rows) {
+		t.Errorf("rollup by dialled:\n%s\nraw:\n%s", rowsString(da.Rows), rowsString(d.Rows))
+	}
+	aa, _ := e.s.AnswerRates(e.ctx, aligned)
+	aa.Period = ar.Period
+	if aa != ar {
+		t.Errorf("rollup answer rates %+v, raw %+v", aa, ar)
 	}
 	_, err = e.s.ByCategory(e.ctx, cases.Period{From: T0, To: T0}, 1)
 	wantErr(t, "empty period", err, cases.ErrInvalid)
@@ -851,4 +884,16 @@ func testNumbersUnique(t *testing.T, e *env) {
 	if len(seen) != 40 {
 		t.Errorf("%d numbers", len(seen))
 	}
+}
+
+func rowsString(rows []cases.CountRow) string {
+	var b strings.Builder
+	for _, r := range rows {
+		ch := "-"
+		if r.Change != nil {
+			ch = fmt.Sprintf("%.4f", *r.Change)
+		}
+		fmt.Fprintf(&b, "%s %s %d %.4f %d %s\n", r.Key, r.Name, r.Count, r.Share, r.PrevCount, ch)
+	}
+	return b.String()
 }
