@@ -36,6 +36,7 @@ type CallInfo struct {
 	Digits     []DigitInfo     `json:"digits,omitempty"`    // keys pressed outside any IVR flow
 	Events     []CallEvent     `json:"events,omitempty"`
 	Survey     *SurveyInfo     `json:"survey,omitempty"`
+	Agent      string          `json:"agent,omitempty"` // the agent who took the call
 }
 
 // CallEvent is one step of a call outside the IVR: queued, transferred, answered …
@@ -71,6 +72,10 @@ type Server struct {
 	Gatherer   prometheus.Gatherer
 	// Health reports nil while the node can take calls.
 	Health func() error
+	// ACD, if set, serves agent state changes and the queue snapshot; AgentSkills are the
+	// configured agents and their skills.
+	ACD         AgentControl
+	AgentSkills map[string]map[string]int
 	// ReloadFlows, if set, reloads the IVR flows (POST /api/flows/reload).
 	ReloadFlows func() error
 	// Cases, if set, serves the work-order API under /api/cases.
@@ -96,6 +101,9 @@ func (s *Server) Handler() http.Handler {
 			}
 			WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 		})
+	}
+	if s.ACD != nil {
+		s.agentRoutes(api)
 	}
 	if s.Cases != nil {
 		api.Handle("/api/cases", s.Cases)

@@ -26,11 +26,20 @@ type record struct {
 	digits []agentdesk.DigitInfo
 	events []agentdesk.CallEvent
 	survey *agentdesk.SurveyInfo
+	agent  string
 }
 
-func (rec *record) event(kind, detail string) {
+func (rec *record) event(kind, detail string) { rec.eventAt(time.Now(), kind, detail) }
+
+func (rec *record) eventAt(at time.Time, kind, detail string) {
 	rec.mu.Lock()
-	rec.events = append(rec.events, agentdesk.CallEvent{At: time.Now(), Kind: kind, Detail: detail})
+	rec.events = append(rec.events, agentdesk.CallEvent{At: at, Kind: kind, Detail: detail})
+	rec.mu.Unlock()
+}
+
+func (rec *record) setAgent(id string) {
+	rec.mu.Lock()
+	rec.agent = id
 	rec.mu.Unlock()
 }
 
@@ -88,8 +97,16 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 	ci.Digits = append([]agentdesk.DigitInfo(nil), rec.digits...)
 	ci.Events = append([]agentdesk.CallEvent(nil), rec.events...)
 	ci.Survey = rec.survey
+	ci.Agent = rec.agent
 	rec.mu.Unlock()
 	return ci
+}
+
+// live1 finds a live call's record.
+func (r *registry) live1(id string) *record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live[id]
 }
 
 // finish moves a call from live to recent, with its final figures.

@@ -50,20 +50,27 @@ type Config struct {
 	KeepRecent      int // recent calls kept for the API (default 1000)
 	// AnswerAfter rings (180) this long before answering; 0 answers at once.
 	AnswerAfter time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// ACD routes queued callers to agents; QueueForSkill names the queue of each skill.
+	// Without them a queued caller hears hold music until they hang up.
+	ACD           Queueing
+	QueueForSkill map[string]string
+	Agents        []Agent
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 // Service runs calls.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	audio   *ivr.PromptAudio
-	numbers map[string]*Number
-	reg     *registry
-	active  *prometheus.GaugeVec
-	total   *prometheus.CounterVec
-	surveys *prometheus.CounterVec
+	cfg      Config
+	log      *slog.Logger
+	audio    *ivr.PromptAudio
+	numbers  map[string]*Number
+	reg      *registry
+	active   *prometheus.GaugeVec
+	total    *prometheus.CounterVec
+	surveys  *prometheus.CounterVec
+	agents   map[string]*Agent
+	queueFor map[string]string
 }
 
 var _ sip.CallHandler = (*Service)(nil)
@@ -97,6 +104,20 @@ func New(cfg Config) (*Service, error) {
 			s.numbers[k] = n
 		}
 	}
+	s.agents = map[string]*Agent{}
+	for i := range cfg.Agents {
+		a := &cfg.Agents[i]
+		s.agents[a.ID] = a
+		if a.AutoReady && cfg.ACD != nil {
+			if err := cfg.ACD.Login(a.ID, a.Skills); err != nil {
+				return nil, fmt.Errorf("call: agent %s: %w", a.ID, err)
+			}
+			if err := cfg.ACD.Ready(a.ID); err != nil {
+				return nil, fmt.Errorf("call: agent %s: %w", a.ID, err)
+			}
+		}
+	}
+	s.queueFor = cfg.QueueForSkill
 	if _, ok := s.audio.HoldMusic(); !ok {
 		return nil, errors.New("call: no hold music prompt")
 	}
@@ -170,7 +191,8 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		log.Info("call not answered", "error", err)
 		return
 	}
-	out, err := flow.Run(ctx, c.Leg, s.runOptions(c, n, log))
+	r := &run{s: s, ctx: ctx, c: c, rec: rec, n: n, flow: flow, log: log}
+	out, err := flow.Run(ctx, c.Leg, r.ivrOptions())
 	rec.addPath(out.Path)
 	if err != nil && !errors.Is(err, ivr.ErrTooManySteps) {
 		log.Error("call: intake flow failed; queueing the call", "error", err)
@@ -179,9 +201,9 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	rec.event("ivr", fmt.Sprintf("%s at %s", out.Action, out.Node))
 	switch out.Action {
 	case ivr.ActionTransfer:
-		s.transfer(ctx, c, rec, out, log)
+		r.transfer(out)
 	case ivr.ActionQueue:
-		s.queue(ctx, c, rec, out)
+		r.enqueue(out)
 	case ivr.ActionHangup:
 	case ivr.ActionAbandoned:
 		return
@@ -191,23 +213,34 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	}
 }
 
-func (s *Service) runOptions(c *sip.InboundCall, n *Number, log *slog.Logger) ivr.RunOptions {
-	return ivr.RunOptions{CallID: c.ID, Dialled: n.Number, Caller: c.Caller, Calendar: s.cfg.Calendar,
-		Callers: s.cfg.Callers, Logger: log, Metrics: s.cfg.IVRMetrics}
+// run is one call being handled: what every step of the flow needs.
+type run struct {
+	s    *Service
+	ctx  context.Context
+	c    *sip.InboundCall
+	rec  *record
+	n    *Number
+	flow *ivr.Flow
+	log  *slog.Logger
 }
 
-// queue holds the caller with music until the call ends, keeping any key pressed.
-// The ACD takes over here once agents are wired in.
-func (s *Service) queue(ctx context.Context, c *sip.InboundCall, rec *record, out ivr.Outcome) {
-	rec.event("queue", "skill "+out.Skill)
-	if hold, ok := s.audio.HoldMusic(); ok {
-		c.Leg.SetOutbound(hold)
+func (r *run) ivrOptions() ivr.RunOptions {
+	return ivr.RunOptions{CallID: r.c.ID, Dialled: r.n.Number, Caller: r.c.Caller, Calendar: r.s.cfg.Calendar,
+		Callers: r.s.cfg.Callers, Logger: r.log, Metrics: r.s.cfg.IVRMetrics}
+}
+
+// hold plays hold music until the call ends, keeping any key pressed: where a caller
+// waits when no agent can be reached at all.
+func (r *run) hold(out ivr.Outcome) {
+	r.rec.event("hold", "skill "+out.Skill)
+	if hold, ok := r.s.audio.HoldMusic(); ok {
+		r.c.Leg.SetOutbound(hold)
 	}
 	for {
 		select {
-		case d := <-c.Leg.Digits():
-			rec.addDigit(d)
-		case <-ctx.Done():
+		case d := <-r.c.Leg.Digits():
+			r.rec.addDigit(d)
+		case <-r.ctx.Done():
 			return
 		}
 	}
@@ -220,11 +253,12 @@ func ringback() media.Source {
 
 // transfer connects the caller to a destination (e.g. 110) through a trunk and bridges
 // them until either hangs up. If the destination cannot be reached the caller is queued.
-func (s *Service) transfer(ctx context.Context, c *sip.InboundCall, rec *record, out ivr.Outcome, log *slog.Logger) {
+func (r *run) transfer(out ivr.Outcome) {
+	s, ctx, c, rec, log := r.s, r.ctx, r.c, r.rec, r.log
 	uri, ok := s.cfg.Destinations[out.Destination]
 	if !ok || s.cfg.Dialer == nil {
 		log.Error("call: transfer destination not configured; queueing", "destination", out.Destination)
-		s.queue(ctx, c, rec, out)
+		r.enqueue(out)
 		return
 	}
 	rec.event("transfer", out.Destination+" "+uri)
@@ -236,7 +270,7 @@ func (s *Service) transfer(ctx context.Context, c *sip.InboundCall, rec *record,
 		}
 		log.Warn("call: transfer failed; queueing", "destination", out.Destination, "error", err)
 		rec.event("transfer_failed", err.Error())
-		s.queue(ctx, c, rec, out)
+		r.enqueue(out)
 		return
 	}
 	rec.event("transfer_answered", out.Destination)
@@ -251,15 +285,15 @@ func (s *Service) transfer(ctx context.Context, c *sip.InboundCall, rec *record,
 
 // Survey runs the post-call satisfaction survey (一次一评) on the caller after the agent
 // has hung up, and records the score. It returns 0 when none was given.
-func (s *Service) survey(ctx context.Context, c *sip.InboundCall, rec *record, n *Number, flow *ivr.Flow, log *slog.Logger) int {
-	opts := s.runOptions(c, n, log)
+func (r *run) survey() int {
+	opts := r.ivrOptions()
 	opts.FlushDigits = true
-	out, err := flow.RunFrom(ctx, c.Leg, ivr.SurveyEntry, opts)
-	rec.addPath(out.Path)
+	out, err := r.flow.RunFrom(r.ctx, r.c.Leg, ivr.SurveyEntry, opts)
+	r.rec.addPath(out.Path)
 	if err != nil {
-		log.Warn("call: survey failed", "error", err)
+		r.log.Warn("call: survey failed", "error", err)
 	}
-	rec.setSurvey(out.Score, out.ScoreScale)
-	s.surveys.WithLabelValues(n.Number, fmt.Sprint(out.Score)).Inc()
+	r.rec.setSurvey(out.Score, out.ScoreScale)
+	r.s.surveys.WithLabelValues(r.n.Number, fmt.Sprint(out.Score)).Inc()
 	return out.Score
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-12345/hotline/acd"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,6 +28,16 @@ type Config struct {
 	Numbers      []NumberConfig    `yaml:"numbers"`
 	IVR          IVRConfig         `yaml:"ivr"`
 	Destinations map[string]string `yaml:"destinations"`
+	ACD          acd.Config        `yaml:"acd"`
+	Agents       []AgentConfig     `yaml:"agents"`
+}
+
+type AgentConfig struct {
+	ID        string         `yaml:"id"`
+	Name      string         `yaml:"name"`
+	Skills    map[string]int `yaml:"skills"`
+	Contact   string         `yaml:"contact"`
+	AutoReady bool           `yaml:"auto_ready"`
 }
 
 type IVRConfig struct {
@@ -110,6 +121,15 @@ func Defaults() Config {
 		HTTP:         HTTPConfig{Listen: "127.0.0.1:8080"},
 		IVR:          IVRConfig{TransferTimeout: Duration(30 * time.Second)},
 		Destinations: map[string]string{"emergency": "sip:110@127.0.0.1:5090"},
+		ACD: acd.Config{MaxNoAnswer: 2, Queues: []acd.QueueConfig{
+			{Name: "general", Skill: "general", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second},
+			{Name: "environment", Skill: "environment", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second,
+				Relax: []acd.RelaxStep{{After: 30 * time.Second, FallbackSkill: "general"}}},
+			{Name: "prices", Skill: "prices", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second,
+				Relax: []acd.RelaxStep{{After: 30 * time.Second, FallbackSkill: "general"}}},
+			{Name: "housing", Skill: "housing", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second,
+				Relax: []acd.RelaxStep{{After: 30 * time.Second, FallbackSkill: "general"}}},
+		}},
 		Numbers: []NumberConfig{
 			{Number: "12345", Name: "12345 政务服务便民热线", Flow: "intake", Skill: "general"},
 			{Number: "12369", Name: "12369 环保举报热线", Flow: "intake", Skill: "environment"},
@@ -265,6 +285,40 @@ func (c *Config) Validate(file string) error {
 	}
 	if c.IVR.TransferTimeout < 0 {
 		bad("ivr.transfer_timeout", "must not be negative")
+	}
+	if err := c.ACD.Validate(); err != nil {
+		bad("acd", "%v", err)
+	}
+	queueSkills := map[string]bool{}
+	for _, q := range c.ACD.Queues {
+		queueSkills[q.Skill] = true
+	}
+	for i, n := range c.Numbers {
+		if len(c.ACD.Queues) > 0 && !queueSkills[n.Skill] {
+			bad(fmt.Sprintf("numbers[%d].skill", i), "no queue in acd.queues serves skill %q", n.Skill)
+		}
+	}
+	agentIDs := map[string]bool{}
+	for i, a := range c.Agents {
+		f := fmt.Sprintf("agents[%d]", i)
+		if a.ID == "" || agentIDs[a.ID] {
+			bad(f+".id", "%q is empty or used twice", a.ID)
+		}
+		agentIDs[a.ID] = true
+		if len(a.Skills) == 0 {
+			bad(f+".skills", "an agent needs at least one skill")
+		}
+		for sk, p := range a.Skills {
+			if p < 1 || p > 5 {
+				bad(f+".skills."+sk, "proficiency must be 1 to 5, got %d", p)
+			}
+		}
+		if a.Contact != "" && (!strings.HasPrefix(a.Contact, "sip:") || !strings.Contains(a.Contact, "@")) {
+			bad(f+".contact", "%q is not a SIP URI like sip:1001@10.0.2.21", a.Contact)
+		}
+		if a.AutoReady && a.Contact == "" {
+			bad(f+".auto_ready", "an always-ready agent needs a static contact")
+		}
 	}
 	for name, uri := range c.Destinations {
 		if !strings.HasPrefix(uri, "sip:") || !strings.Contains(uri, "@") {

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hotline-12345/hotline/acd"
 )
 
 // The printed example is the built-in configuration, field for field.
@@ -21,6 +23,15 @@ func TestExampleIsDefaults(t *testing.T) {
 }
 
 func normalise(c Config) Config {
+	if len(c.Agents) == 0 {
+		c.Agents = nil
+	}
+	c.ACD.Queues = append([]acd.QueueConfig(nil), c.ACD.Queues...)
+	for i := range c.ACD.Queues {
+		if len(c.ACD.Queues[i].Relax) == 0 {
+			c.ACD.Queues[i].Relax = nil
+		}
+	}
 	for i := range c.Numbers {
 		if len(c.Numbers[i].Aliases) == 0 {
 			c.Numbers[i].Aliases = nil

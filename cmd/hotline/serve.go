@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-12345/hotline/acd"
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/call"
 	"github.com/hotline-12345/hotline/ivr"
@@ -41,6 +42,7 @@ type app struct {
 	fatal     chan error
 	flows     *ivr.Registry
 	prompts   *media.PromptSet
+	acd       *acd.Dispatcher
 }
 
 // dialer lets the call service place calls through the SIP server built after it.
@@ -151,12 +153,31 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	ivrMetrics := ivr.NewMetrics(a.reg)
 	a.flows = ivr.NewRegistry(flows, a.log, ivrMetrics)
 	a.prompts = prompts
+	var events call.EventSink
+	a.acd, err = acd.New(cfg.ACD, acd.Options{Logger: a.log, Registerer: a.reg, Sink: events.Deliver})
+	if err != nil {
+		return a, &ConfigError{File: "acd", Msg: err.Error()}
+	}
+	queueFor := map[string]string{}
+	for _, q := range cfg.ACD.Queues {
+		if _, ok := queueFor[q.Skill]; !ok {
+			queueFor[q.Skill] = q.Name
+		}
+	}
+	agents := make([]call.Agent, len(cfg.Agents))
+	agentSkills := map[string]map[string]int{}
+	for i, ag := range cfg.Agents {
+		agents[i] = call.Agent{ID: ag.ID, Name: ag.Name, Skills: ag.Skills, Contact: ag.Contact, AutoReady: ag.AutoReady}
+		agentSkills[ag.ID] = ag.Skills
+	}
 	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
-		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(), Logger: a.log, Registerer: a.reg})
+		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
+		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Logger: a.log, Registerer: a.reg})
 	if err != nil {
 		return a, &ConfigError{File: "numbers", Msg: err.Error()}
 	}
+	events.To(a.calls)
 	var handler sip.CallHandler = a.calls
 	for _, h := range hooks {
 		if h.wrap != nil {
@@ -191,7 +212,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		return a, err
 	}
 	desk := &agentdesk.Server{AdminToken: a.token, Calls: a.calls, Gatherer: a.reg, Logger: a.log,
-		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows}
+		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows, ACD: a.acd, AgentSkills: agentSkills}
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: %w", err)
@@ -224,6 +245,9 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = a.http.Shutdown(hctx)
 		cancel()
+	}
+	if a.acd != nil {
+		_ = a.acd.Close()
 	}
 	if a.engine != nil {
 		a.engine.Close()

@@ -1,0 +1,168 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hotline-12345/hotline/acd"
+	"github.com/hotline-12345/hotline/ivr"
+	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/sip"
+)
+
+// Agent is a person who takes calls, as the call layer knows them.
+type Agent struct {
+	ID      string
+	Name    string
+	Skills  map[string]int // skill → proficiency 1–5
+	Contact string         // static SIP contact of a desk phone, e.g. sip:1001@10.0.2.21:5060
+	// AutoReady logs the agent in and makes them ready at start (an always-on seat).
+	AutoReady bool
+}
+
+// Queueing is what the call layer needs from the ACD.
+type Queueing interface {
+	Join(ctx context.Context, r acd.Request) (*acd.Ticket, error)
+	Login(agentID string, skills map[string]int) error
+	Ready(agentID string) error
+}
+
+// enqueue hands the caller to the ACD and runs the call to its end: hold music while
+// waiting, the agent rung and bridged when one is free, the caller back at the head of
+// the queue when an agent does not answer, and the survey after the agent hangs up.
+func (r *run) enqueue(out ivr.Outcome) {
+	s, ctx, c, rec := r.s, r.ctx, r.c, r.rec
+	queue := out.Queue
+	if queue == "" {
+		queue = s.queueFor[out.Skill]
+	}
+	if s.cfg.ACD == nil || queue == "" {
+		r.hold(out) // no agents configured: music until the caller hangs up
+		return
+	}
+	rec.event("queue", fmt.Sprintf("queue %s skill %s", queue, out.Skill))
+	t, err := s.cfg.ACD.Join(ctx, acd.Request{CallID: c.ID, Queue: queue, Priority: out.Priority, Number: c.Caller})
+	if err != nil {
+		r.leaveQueue(out, err)
+		return
+	}
+	hold, _ := s.audio.HoldMusic()
+	waiting := make(chan struct{})
+	go func() { // digits while waiting: kept for the record
+		for {
+			select {
+			case d := <-c.Leg.Digits():
+				rec.addDigit(d)
+			case <-waiting:
+				return
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-waiting:
+		default:
+			close(waiting)
+		}
+	}()
+	for {
+		c.Leg.SetOutbound(hold)
+		a, err := t.Wait()
+		if err != nil {
+			if ctx.Err() == nil {
+				r.leaveQueue(out, err)
+			}
+			return
+		}
+		agent, ok := s.agents[a.AgentID]
+		if !ok || agent.Contact == "" {
+			_ = a.AgentGone()
+			continue
+		}
+		rec.event("offer", fmt.Sprintf("agent %s after %s", a.AgentID, a.Wait.Round(time.Millisecond)))
+		peer, err := r.ring(a, agent)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			rec.event("no_answer", fmt.Sprintf("agent %s: %v", a.AgentID, err))
+			continue // back at the head of the queue
+		}
+		close(waiting)
+		rec.event("connect", "agent "+a.AgentID)
+		rec.setAgent(a.AgentID)
+		media.Bridge(c.Leg, peer.Leg)
+		agentLeft := false
+		select {
+		case <-ctx.Done():
+			_ = peer.Hangup(context.WithoutCancel(ctx))
+		case <-peer.Done():
+			agentLeft = true
+		}
+		_ = a.Complete()
+		rec.event("complete", "agent "+a.AgentID)
+		if agentLeft && ctx.Err() == nil {
+			r.survey()
+		}
+		return
+	}
+}
+
+// ring calls the agent's phone for an offer and reports the result to the ACD.
+func (r *run) ring(a acd.Assignment, agent *Agent) (*sip.OutboundCall, error) {
+	s, ctx, c := r.s, r.ctx, r.c
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.Withdrawn(): // the ring timed out in the ACD, or the agent logged out
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	peer, err := s.cfg.Dialer.Dial(rctx, sip.DialOptions{URI: agent.Contact, From: c.Caller, Timeout: a.Timeout})
+	if err != nil {
+		var de *sip.DialError
+		if errors.As(err, &de) && de.Status >= 400 && de.Status != 408 && de.Status != 480 {
+			_ = a.Rejected()
+		} else {
+			_ = a.NoAnswer()
+		}
+		return nil, err
+	}
+	if err := a.Answered(); err != nil { // the caller hung up or the offer ended meanwhile
+		_ = peer.Hangup(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return peer, nil
+}
+
+// leaveQueue sends a caller the ACD will not keep where the queue's configuration says:
+// a transfer destination, else a goodbye.
+func (r *run) leaveQueue(out ivr.Outcome, err error) {
+	s, rec := r.s, r.rec
+	var exit *acd.ExitError
+	if errors.As(err, &exit) {
+		rec.event("queue_exit", fmt.Sprintf("%s: %s → %s", exit.Queue, exit.Reason, exit.Target))
+		if _, ok := s.cfg.Destinations[exit.Target]; ok {
+			out.Destination = exit.Target
+			r.transfer(out)
+			return
+		}
+	} else {
+		r.log.Error("call: queue refused the call", "error", err)
+		rec.event("queue_error", err.Error())
+	}
+	r.play(out.Language, "goodbye")
+}
+
+// play plays prompts to the end (or until the call ends).
+func (r *run) play(lang string, names ...string) {
+	pb := r.s.audio.Play(r.c.Leg, lang, names)
+	select {
+	case <-pb.Done():
+	case <-r.ctx.Done():
+	}
+}
