@@ -35,7 +35,8 @@ const (
 	ScenarioError = "uac_error"
 	// ScenarioCancel: CANCEL Pause after the 100/180; expects 200 and 487.
 	ScenarioCancel = "uac_cancel"
-	// ScenarioHold: re-INVITE a=sendonly (200 must say recvonly/inactive), then resume.
+	// ScenarioHold: re-INVITE a=sendonly (200 must say recvonly/inactive), then resume;
+	// Hold "inactive" or "zero" (c=0.0.0.0) for the other styles of hold.
 	ScenarioHold = "uac_hold"
 	// ScenarioWaitBye: answered call that waits (up to Wait) for the server's BYE.
 	ScenarioWaitBye = "uac_wait_bye"
@@ -43,6 +44,10 @@ const (
 	ScenarioDTMFPcap = "uac_dtmf_pcap"
 	// ScenarioDTMFPlay: Digits by play_dtmf (PT 96).
 	ScenarioDTMFPlay = "uac_dtmf_play"
+	// ScenarioDTMFInfo: Digits as SIP INFO (application/dtmf-relay), one per key.
+	ScenarioDTMFInfo = "uac_dtmf_info"
+	// ScenarioOptions: an out-of-dialog OPTIONS (a load balancer's ping); expects 200.
+	ScenarioOptions = "uac_options"
 	// ScenarioUASEcho: a callee answering after Ring (use RTPEcho for a null agent);
 	// hangs up after Hangup if set, else waits for BYE.
 	ScenarioUASEcho = "uas_echo"
@@ -74,7 +79,12 @@ type SIPpOpts struct {
 	SDP          string   // replaces the offer body (SDP lines; SIPp keywords allowed)
 
 	DTMFPayloadType int    // telephone-event PT in the offer; default 101, 96 for ScenarioDTMFPlay
-	Digits          string // ScenarioDTMFPcap / ScenarioDTMFPlay: keys to send, e.g. "123#"
+	Digits          string // ScenarioDTMFPcap / Play / Info: keys to send, e.g. "123#"
+	Hold            string // ScenarioHold: "sendonly" (default), "inactive" or "zero" (c=0.0.0.0)
+
+	// AuthUser and AuthPassword answer a 401/407 digest challenge to the INVITE
+	// (ScenarioCall; -au/-ap). The challenge is then required.
+	AuthUser, AuthPassword string
 
 	// AudioPcap is the caller's audio (an RTP pcap, e.g. WritePCMUPcap's), looped
 	// with play_pcap_audio for Pause; AudioPcapLength is its duration.
@@ -274,6 +284,13 @@ func sippArgs(o SIPpOpts, scen string, sipPort, mediaPort, ctlPort int) []string
 	if o.RTPEcho {
 		args = append(args, "-rtp_echo")
 	}
+	if o.AuthUser != "" {
+		args = append(args, "-au", o.AuthUser, "-ap", o.AuthPassword)
+	}
+	if strings.HasPrefix(filepath.Base(scen), "uas") {
+		// A callee answers OPTIONS, INFO, NOTIFY and UPDATE with 200 by itself.
+		args = append(args, "-aa")
+	}
 	for k, v := range o.Vars {
 		args = append(args, "-set", k, v)
 	}
@@ -446,6 +463,10 @@ type scenarioData struct {
 	PauseMs, WaitMs, RingMs, HangupMs int
 	LateOffer                         bool
 	NoRTD                             bool // no INVITE→200 timing (the scenario has no 200)
+	Auth                              bool // the INVITE is challenged and sent again
+	Authed                            bool // this INVITE carries credentials
+	Hold                              string
+	InfoKeys                          []string
 	SDP                               string
 	SDPPort                           string
 	MediaIP                           string
@@ -506,6 +527,21 @@ func renderScenario(o SIPpOpts, dir string) (string, error) {
 		Digits:       o.Digits,
 		RejectCode:   o.RejectCode,
 		RetryAfter:   o.RetryAfter,
+		Auth:         o.AuthUser != "",
+		Hold:         o.Hold,
+	}
+	switch d.Hold {
+	case "", "sendonly", "inactive", "zero":
+	default:
+		return "", fmt.Errorf("testkit: Hold %q: want sendonly, inactive or zero", o.Hold)
+	}
+	if name == ScenarioDTMFInfo {
+		for _, k := range []byte(o.Digits) {
+			if _, ok := keyEvent(k); !ok {
+				return "", fmt.Errorf("testkit: %q is not a DTMF key", k)
+			}
+			d.InfoKeys = append(d.InfoKeys, string(k))
+		}
 	}
 	if d.WaitMs == 0 {
 		d.WaitMs = 30000
@@ -572,8 +608,11 @@ func renderScenario(o SIPpOpts, dir string) (string, error) {
 		"offer": func(d scenarioData, dir string, version int) offerData {
 			return offerData{Version: version, Conn: d.MediaIP, Port: d.SDPPort, DTMF: d.DTMF, Dir: dir}
 		},
-		"late":  func(d scenarioData) scenarioData { d.LateOffer = true; return d },
-		"nortd": func(d scenarioData) scenarioData { d.NoRTD = true; return d },
+		"late":     func(d scenarioData) scenarioData { d.LateOffer = true; return d },
+		"nortd":    func(d scenarioData) scenarioData { d.NoRTD = true; return d },
+		"authed":   func(d scenarioData) scenarioData { d.Authed = true; return d },
+		"holdzero": func(r reinviteData) reinviteData { r.Offer.Conn = "0.0.0.0"; return r },
+		"add":      func(a, b int) int { return a + b },
 		"reinvite": func(d scenarioData, cseq int, dir, expect string) reinviteData {
 			return reinviteData{CSeq: cseq, Offer: offerData{Version: cseq, Conn: d.MediaIP, Port: d.SDPPort, DTMF: d.DTMF, Dir: dir}, Expect: expect}
 		},

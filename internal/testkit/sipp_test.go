@@ -163,3 +163,42 @@ func TestSIPpDTMFToProbe(t *testing.T) {
 		})
 	}
 }
+
+func TestSIPpOptionsAndInfo(t *testing.T) {
+	uas := StartSIPp(t, SIPpOpts{Scenario: ScenarioUASEcho, Calls: 2})
+	res, err := RunSIPp(t, SIPpOpts{Scenario: ScenarioOptions, Target: uas.Addr()})
+	if err != nil {
+		t.Fatalf("options: %v\n%s", err, res.Output)
+	}
+	res, err = RunSIPp(t, SIPpOpts{Scenario: ScenarioDTMFInfo, Target: uas.Addr(), Digits: "5#"})
+	if err != nil {
+		t.Fatalf("info: %v\n%s", err, res.Output)
+	}
+}
+
+func TestSIPpScenariosRenderVariants(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		o    SIPpOpts
+		want []string
+	}{
+		{SIPpOpts{Scenario: ScenarioHold, Hold: "zero"}, []string{"c=IN IP[media_ip_type] 0.0.0.0", "a=sendonly"}},
+		{SIPpOpts{Scenario: ScenarioHold, Hold: "inactive"}, []string{"a=inactive"}},
+		{SIPpOpts{Scenario: ScenarioDTMFInfo, Digits: "1*"}, []string{"Signal=1", "Signal=*", "CSeq: 3 INFO"}},
+		{SIPpOpts{Scenario: ScenarioCall, AuthUser: "trunk", AuthPassword: "pw"}, []string{`auth="true"`, "[authentication]", "CSeq: 2 INVITE", "CSeq: 2 ACK"}},
+	} {
+		p, err := RenderScenario(tc.o, dir)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.o.Scenario, err)
+		}
+		b, _ := os.ReadFile(p)
+		for _, w := range tc.want {
+			if !strings.Contains(string(b), w) {
+				t.Fatalf("%s %+v lacks %q:\n%s", tc.o.Scenario, tc.o, w, b)
+			}
+		}
+	}
+	if _, err := RenderScenario(SIPpOpts{Scenario: ScenarioHold, Hold: "sideways"}, dir); err == nil {
+		t.Fatal("bad hold style accepted")
+	}
+}
