@@ -346,8 +346,14 @@ func (s *SIPp) waitListening(d time.Duration) error {
 			return errors.New("sipp exited")
 		default:
 		}
-		// A UDP bind test: if we can bind the port, SIPp has not yet.
-		c, err := net.ListenPacket("udp4", s.Addr())
+		// A bind test: if we can bind the port, SIPp has not yet.
+		var c io.Closer
+		var err error
+		if strings.HasPrefix(s.opts.Transport, "t") {
+			c, err = net.Listen("tcp4", s.Addr())
+		} else {
+			c, err = net.ListenPacket("udp4", s.Addr())
+		}
 		if err != nil {
 			return nil
 		}
@@ -671,4 +677,3 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-var _ io.Writer = (*lockedBuffer)(nil)

@@ -202,3 +202,11 @@ func TestSIPpScenariosRenderVariants(t *testing.T) {
 		t.Fatal("bad hold style accepted")
 	}
 }
+
+func TestSIPpOverTCP(t *testing.T) {
+	uas := StartSIPp(t, SIPpOpts{Scenario: ScenarioUASEcho, Transport: "t1"})
+	res, err := RunSIPp(t, SIPpOpts{Scenario: ScenarioCall, Target: uas.Addr(), Transport: "t1", Pause: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.Output)
+	}
+}
