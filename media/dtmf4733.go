@@ -12,8 +12,10 @@ import (
 // A key press arrives as a run of packets that share one RTP timestamp (the event's
 // start), carry a growing duration, and end with an end packet sent three times. The
 // receiver reports each press once, on the first packet it sees, because a caller
-// pressing a key in an IVR waits for the prompt to stop: waiting for the end packet
-// would add the whole key-down time to every digit-to-action latency.
+// who presses a key during a prompt expects the prompt to stop at once: waiting for
+// the end packet would add the whole key-down time to every digit-to-action latency.
+// Presses longer than the 16-bit duration field are sent as segments with new
+// timestamps (RFC 4733 §2.5.1.3) and stay one press.
 //
 // Real peers bend the rules, and the receiver is built around what they do:
 //   - SIPp's stock dtmf_2833_*.pcap files replay the same SSRC, sequence numbers and
