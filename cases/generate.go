@@ -76,7 +76,12 @@ func NewGenerator(cfg GenConfig, tax *Taxonomy, cal *Calendar) *Generator {
 	}
 	g.day = time.Date(cfg.Year, 1, 1, 0, 0, 0, 0, ChinaTime)
 	g.end = g.day.AddDate(1, 0, 0)
-	g.perDay = float64(cfg.Cases) / (g.end.Sub(g.day).Hours() / 24)
+	// Days off get 70 % of a working day's cases; scale so the year sums to cfg.Cases.
+	weight := 0.0
+	for d := g.day; d.Before(g.end); d = d.AddDate(0, 0, 1) {
+		weight += g.dayFactor(d)
+	}
+	g.perDay = float64(cfg.Cases) / weight
 	for i := range 20000 {
 		g.repeat = append(g.repeat, fmt.Sprintf("139%08d", i*4999%100000000))
 	}
@@ -124,14 +129,17 @@ func (g *Generator) Next(n int) ([]Case, []Event) {
 	return cs, evs
 }
 
+func (g *Generator) dayFactor(d time.Time) float64 {
+	if g.policy.Calendar.IsWorkday(d) {
+		return 1
+	}
+	return 0.7 // fewer requests on days off
+}
+
 func (g *Generator) genDay() {
 	day := g.day
 	g.day = g.day.AddDate(0, 0, 1)
-	f := 1.0
-	if !g.policy.Calendar.IsWorkday(day) {
-		f = 0.7 // fewer calls on days off
-	}
-	n := int(g.perDay*f*(0.85+0.3*g.rng.Float64()) + 0.5)
+	n := int(g.perDay*g.dayFactor(day)*(0.85+0.3*g.rng.Float64()) + 0.5)
 	times := make([]time.Time, n)
 	for i := range times {
 		// Mostly office hours: a mix of a day-time normal and a flat night.

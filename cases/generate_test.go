@@ -49,7 +49,7 @@ func TestGeneratorShape(t *testing.T) {
 		}
 	}
 	share := func(a, b int) float64 { return float64(a) / float64(b) }
-	if n < 33000 || n > 40000 {
+	if n < 35500 || n > 37500 {
 		t.Errorf("%d cases for 36,500 asked", n)
 	}
 	if s := share(illegal, n); s < 0.05 || s > 0.10 {

@@ -93,12 +93,24 @@ type PrivatePG struct {
 	running bool
 }
 
-// PGBin is where the PostgreSQL 15 binaries are; $HOTLINE_PG_BIN overrides.
+// PGBin is where the PostgreSQL server binaries are: $HOTLINE_PG_BIN, else
+// Debian's /usr/lib/postgresql/15/bin, else the newest version installed.
 func PGBin() string {
 	if v := os.Getenv("HOTLINE_PG_BIN"); v != "" {
 		return v
 	}
-	return "/usr/lib/postgresql/15/bin"
+	const want = "/usr/lib/postgresql/15/bin"
+	if _, err := os.Stat(filepath.Join(want, "initdb")); err == nil {
+		return want
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	best, bestV := want, 0
+	for _, d := range dirs {
+		if v, err := strconv.Atoi(filepath.Base(filepath.Dir(d))); err == nil && v > bestV {
+			best, bestV = d, v
+		}
+	}
+	return best
 }
 
 // StartPrivatePG initdbs and starts a private server. initdb refuses to run
