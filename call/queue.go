@@ -27,6 +27,8 @@ type Queueing interface {
 	Join(ctx context.Context, r acd.Request) (*acd.Ticket, error)
 	Login(agentID string, skills map[string]int) error
 	Ready(agentID string) error
+	Break(agentID, reason string) error
+	Logout(agentID string) error
 }
 
 // enqueue hands the caller to the ACD and runs the call to its end: hold music while
@@ -76,13 +78,14 @@ func (r *run) enqueue(out ivr.Outcome) {
 			}
 			return
 		}
-		agent, ok := s.agents[a.AgentID]
-		if !ok || agent.Contact == "" {
+		contact := s.contactOf(s.agents[a.AgentID])
+		if contact == "" { // no desk phone registered: the agent cannot be rung
 			_ = a.AgentGone()
+			rec.event("agent_unreachable", "agent "+a.AgentID)
 			continue
 		}
 		rec.event("offer", fmt.Sprintf("agent %s after %s", a.AgentID, a.Wait.Round(time.Millisecond)))
-		peer, err := r.ring(a, agent)
+		peer, err := r.ring(a, contact)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -111,7 +114,7 @@ func (r *run) enqueue(out ivr.Outcome) {
 }
 
 // ring calls the agent's phone for an offer and reports the result to the ACD.
-func (r *run) ring(a acd.Assignment, agent *Agent) (*sip.OutboundCall, error) {
+func (r *run) ring(a acd.Assignment, contact string) (*sip.OutboundCall, error) {
 	s, ctx, c := r.s, r.ctx, r.c
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -122,7 +125,7 @@ func (r *run) ring(a acd.Assignment, agent *Agent) (*sip.OutboundCall, error) {
 		case <-rctx.Done():
 		}
 	}()
-	peer, err := s.cfg.Dialer.Dial(rctx, sip.DialOptions{URI: agent.Contact, From: c.Caller, Timeout: a.Timeout})
+	peer, err := s.cfg.Dialer.Dial(rctx, sip.DialOptions{URI: contact, From: c.Caller, Timeout: a.Timeout})
 	if err != nil {
 		var de *sip.DialError
 		if errors.As(err, &de) && de.Status >= 400 && de.Status != 408 && de.Status != 480 {
@@ -137,6 +140,68 @@ func (r *run) ring(a acd.Assignment, agent *Agent) (*sip.OutboundCall, error) {
 		return nil, err
 	}
 	return peer, nil
+}
+
+// contactOf is where an agent is rung: the static contact, else the registered phone.
+func (s *Service) contactOf(agent *Agent) string {
+	if agent == nil {
+		return ""
+	}
+	if agent.Contact != "" {
+		return agent.Contact
+	}
+	if s.cfg.Contacts != nil {
+		if c, ok := s.cfg.Contacts(agent.ID); ok {
+			return c
+		}
+	}
+	return ""
+}
+
+// featureCode handles a code dialled from an agent's desk phone: *1 ready (logging in
+// first if needed), *2 break, *0 logout. The agent hears a beep for done, or the
+// invalid-input prompt.
+func (s *Service) featureCode(ctx context.Context, c *sip.InboundCall) {
+	agent, ok := s.agents[c.Agent]
+	if !ok || s.cfg.ACD == nil {
+		_ = c.Reject(403, "Forbidden")
+		return
+	}
+	if err := c.Answer(ctx); err != nil {
+		return
+	}
+	var err error
+	switch c.Dialled {
+	case "*1":
+		if err = s.cfg.ACD.Ready(agent.ID); err != nil {
+			if err = s.cfg.ACD.Login(agent.ID, agent.Skills); err == nil {
+				err = s.cfg.ACD.Ready(agent.ID)
+			}
+		}
+	case "*2":
+		err = s.cfg.ACD.Break(agent.ID, "desk phone")
+	case "*0":
+		err = s.cfg.ACD.Logout(agent.ID)
+	default:
+		err = fmt.Errorf("no feature code %s", c.Dialled)
+	}
+	prompt := "beep"
+	if err != nil {
+		prompt = "invalid_input"
+		s.log.Info("call: feature code refused", "agent_id", agent.ID, "code", c.Dialled, "error", err)
+	}
+	pb := s.audio.Play(c.Leg, "zh", []string{prompt})
+	select {
+	case <-pb.Done():
+	case <-ctx.Done():
+		return
+	}
+	// Phones hang up after the confirmation; hang up for those that do not.
+	select {
+	case <-time.After(3 * time.Second):
+		_ = c.Hangup(context.WithoutCancel(ctx))
+	case <-ctx.Done():
+	}
 }
 
 // leaveQueue sends a caller the ACD will not keep where the queue's configuration says:

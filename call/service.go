@@ -55,8 +55,10 @@ type Config struct {
 	ACD           Queueing
 	QueueForSkill map[string]string
 	Agents        []Agent
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Contacts finds where an agent's phone is registered (the SIP registrar).
+	Contacts   func(agentID string) (string, bool)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Service runs calls.
@@ -157,6 +159,10 @@ func DestinationNames(d map[string]string) []string {
 
 // HandleCall runs one call. It returns when the call is over.
 func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
+	if c.Agent != "" {
+		s.featureCode(ctx, c)
+		return
+	}
 	n := s.number(c.Dialled)
 	if n == nil { // the SIP side checks first; a number removed by a reload lands here
 		_ = c.Reject(404, "Not Found")

@@ -48,28 +48,30 @@ func (n *nonceStore) valid(nonce string, now time.Time) bool {
 
 const authRealm = "hotline"
 
-// authorize checks the INVITE's digest credentials for the trunk; on failure it sends the
-// 401 challenge (or 403 for wrong credentials) and reports false.
-func (s *Server) authorize(req *sip.Request, tx sip.ServerTransaction, t *Trunk) bool {
+// authorize checks the request's digest credentials against passwordFor (the users this
+// request may come from). Without valid credentials it answers 401 with a challenge (or
+// 403 for wrong ones) and reports false; else it reports the authenticated user.
+func (s *Server) authorize(req *sip.Request, tx sip.ServerTransaction, passwordFor func(user string) (string, bool)) (string, bool) {
 	now := time.Now()
 	if h := req.GetHeader("Authorization"); h != nil {
 		creds, err := digest.ParseCredentials(h.Value())
-		if err == nil && creds.Username == t.Username && s.nonces.valid(creds.Nonce, now) {
+		if err == nil && s.nonces.valid(creds.Nonce, now) {
+			password, known := passwordFor(creds.Username)
 			chal := &digest.Challenge{Realm: authRealm, Nonce: creds.Nonce, Algorithm: creds.Algorithm, Opaque: creds.Opaque}
 			if creds.QOP != "" {
 				chal.QOP = []string{creds.QOP}
 			}
 			want, err := digest.Digest(chal, digest.Options{Method: string(req.Method), URI: creds.URI,
-				Username: t.Username, Password: t.Password, Cnonce: creds.Cnonce, Count: creds.Nc})
-			if err == nil && subtle.ConstantTimeCompare([]byte(want.Response), []byte(creds.Response)) == 1 {
-				return true
+				Username: creds.Username, Password: password, Cnonce: creds.Cnonce, Count: creds.Nc})
+			if known && err == nil && subtle.ConstantTimeCompare([]byte(want.Response), []byte(creds.Response)) == 1 {
+				return creds.Username, true
 			}
-			s.log.Info("sip: INVITE with wrong credentials refused", "trunk", t.Name, "source", req.Source())
+			s.log.Info("sip: wrong credentials refused", "method", req.Method, "user", creds.Username, "source", req.Source())
 			s.reply(req, tx, 403, "Forbidden")
-			return false
+			return "", false
 		}
 	}
 	chal := &digest.Challenge{Realm: authRealm, Nonce: s.nonces.issue(now), Algorithm: "MD5", QOP: []string{"auth"}}
 	s.reply(req, tx, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", chal.String()))
-	return false
+	return "", false
 }

@@ -35,6 +35,7 @@ type InboundCall struct {
 	CallerName string
 	Dialled    string // Request-URI user: the number the citizen dialled
 	Trunk      string
+	Agent      string // set when an agent's phone dialled a feature code (e.g. *1)
 	Received   time.Time
 	Leg        *media.RTPLeg
 

@@ -66,6 +66,12 @@ type Config struct {
 	MaxCallDuration time.Duration
 	// RTPTimeout ends a call after this long without RTP while not on hold (default 30 s; negative: never).
 	RTPTimeout time.Duration
+	// AgentPassword gives the SIP password of an agent (by id), for REGISTER and feature
+	// codes from desk phones; nil: agents' phones cannot register.
+	AgentPassword func(agentID string) (string, bool)
+	// OnRegistrationExpired is called (on its own goroutine) when an agent's phone
+	// registration ends without renewal.
+	OnRegistrationExpired func(agentID string)
 	// UserAgent is the name sent in User-Agent and Server headers.
 	UserAgent  string
 	Media      *media.Engine
@@ -87,6 +93,7 @@ type Server struct {
 	nonces    *nonceStore
 	calls     sync.Map // sipgo.Dialog ID → *InboundCall
 	outbound  sync.Map // sipgo.Dialog ID → *OutboundCall
+	reg       *registrar
 	active    atomic.Int64
 	admitMu   sync.Mutex // orders admission against the start of a drain
 	draining  atomic.Bool
@@ -138,7 +145,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, adm: newAdmission(cfg.MaxCalls, cfg.MaxCPS), nonces: newNonceStore()}
+	s := &Server{cfg: cfg, log: cfg.Logger, adm: newAdmission(cfg.MaxCalls, cfg.MaxCPS), nonces: newNonceStore(),
+		reg: newRegistrar()}
 	s.m = &sipMetrics{
 		requests:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_sip_requests_total", Help: "SIP requests received, by method."}, []string{"method"}),
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_sip_responses_total", Help: "SIP final and provisional responses sent, by status code."}, []string{"code"}),
@@ -152,6 +160,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	s.baseCtx, s.cancelAll = context.WithCancelCause(context.Background())
+	go s.expireRegistrations()
 	return s, nil
 }
 
@@ -194,6 +203,7 @@ func (s *Server) Listen(addr string) (netip.AddrPort, error) {
 	srv.OnBye(s.onBye)
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
+	srv.OnRegister(s.onRegister)
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A CANCEL that matched no INVITE transaction (sipgo answers matched ones itself).
 		s.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
@@ -340,17 +350,29 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 503, "Service Unavailable", s.retryAfter())
 		return
 	}
+	dialled := req.Recipient.User
 	trunk := s.trunkFor(req)
-	if trunk == nil {
+	agentID := ""
+	switch {
+	case strings.HasPrefix(dialled, "*") && s.cfg.AgentPassword != nil:
+		// A feature code from an agent's desk phone (never a citizen's number): the agent
+		// authenticates, from whatever address.
+		id, ok := s.authorize(req, tx, s.cfg.AgentPassword)
+		if !ok {
+			return
+		}
+		agentID = id
+		trunk = &Trunk{Name: "agent:" + id}
+	case trunk == nil:
 		s.log.Info("sip: INVITE from unknown source refused", "source", req.Source())
 		s.reply(req, tx, 403, "Forbidden")
 		return
+	case trunk.Username != "":
+		if _, ok := s.authorize(req, tx, func(u string) (string, bool) { return trunk.Password, u == trunk.Username }); !ok {
+			return
+		}
 	}
-	if trunk.Username != "" && !s.authorize(req, tx, trunk) {
-		return
-	}
-	dialled := req.Recipient.User
-	if !s.cfg.Numbers(dialled) {
+	if agentID == "" && !s.cfg.Numbers(dialled) {
 		s.reply(req, tx, 404, "Not Found")
 		return
 	}
@@ -409,6 +431,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller:    callerNumber(req),
 		Dialled:   dialled,
 		Trunk:     trunk.Name,
+		Agent:     agentID,
 		Received:  received,
 		Leg:       leg,
 		s:         s,

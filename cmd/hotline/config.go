@@ -38,6 +38,8 @@ type AgentConfig struct {
 	Skills    map[string]int `yaml:"skills"`
 	Contact   string         `yaml:"contact"`
 	AutoReady bool           `yaml:"auto_ready"`
+	// SIPPassword lets the agent's desk phone REGISTER (user = id) and dial feature codes.
+	SIPPassword string `yaml:"sip_password"`
 }
 
 type IVRConfig struct {

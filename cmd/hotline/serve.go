@@ -166,14 +166,17 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	}
 	agents := make([]call.Agent, len(cfg.Agents))
 	agentSkills := map[string]map[string]int{}
+	sipPasswords := map[string]string{}
 	for i, ag := range cfg.Agents {
 		agents[i] = call.Agent{ID: ag.ID, Name: ag.Name, Skills: ag.Skills, Contact: ag.Contact, AutoReady: ag.AutoReady}
 		agentSkills[ag.ID] = ag.Skills
+		sipPasswords[ag.ID] = ag.SIPPassword
 	}
 	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
 		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
-		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Logger: a.log, Registerer: a.reg})
+		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Contacts: func(id string) (string, bool) { return a.sip.Contact(id) },
+		Logger: a.log, Registerer: a.reg})
 	if err != nil {
 		return a, &ConfigError{File: "numbers", Msg: err.Error()}
 	}
@@ -203,6 +206,16 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		MaxCalls: cfg.SIP.MaxCalls, MaxCPS: cfg.SIP.MaxCPS, RetryAfter: cfg.SIP.RetryAfter.D(),
 		MaxCallDuration: cfg.SIP.MaxCallDuration.D(), RTPTimeout: cfg.SIP.RTPTimeout.D(),
 		UserAgent: "hotline/" + versionString(), Media: a.engine, Handler: handler,
+		AgentPassword: func(id string) (string, bool) {
+			p, ok := sipPasswords[id]
+			return p, ok && p != ""
+		},
+		OnRegistrationExpired: func(id string) {
+			// The phone is gone: the agent can take no call. Logout waits for a call in progress.
+			if err := a.acd.Logout(id); err != nil {
+				a.log.Info("hotline: logout after registration expiry", "agent_id", id, "error", err)
+			}
+		},
 		Logger: a.log, Registerer: a.reg,
 	})
 	if err != nil {
