@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // GenConfig describes a synthetic year of cases for benchmarks and demos.
@@ -160,7 +158,7 @@ func (g *Generator) genCase(at time.Time, seq int) {
 	r := g.rng
 	at = at.UTC().Truncate(time.Microsecond)
 	cat := g.cats[sort.SearchFloat64s(g.catCum, r.Float64())]
-	c := Case{ID: uuid.NewString(), Number: fmt.Sprintf("%s-%d%05d", at.In(ChinaTime).Format("20060102"), g.cfg.Node, seq%100000),
+	c := Case{ID: newID(), Number: fmt.Sprintf("%s-%d%05d", at.In(ChinaTime).Format("20060102"), g.cfg.Node, seq%100000),
 		Channel: ChannelPhone, Category: cat.Code, Urgency: UrgencyNormal, Node: g.cfg.Node, CreatedAt: at, Version: 1}
 	switch x := r.Float64(); {
 	case x < 0.80:
@@ -195,7 +193,7 @@ func (g *Generator) genCase(at time.Time, seq int) {
 	}
 	var evs []Event
 	ev := func(t EventType, when time.Time, v int64, p string) {
-		e := Event{ID: uuid.NewString(), CaseID: c.ID, Type: t, At: when.UTC().Truncate(time.Microsecond), Value: v, Actor: "gen"}
+		e := Event{ID: newID(), CaseID: c.ID, Type: t, At: when.UTC().Truncate(time.Microsecond), Value: v, Actor: "gen"}
 		if p != "" {
 			e.Payload = json.RawMessage(p)
 		}

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 )
 
@@ -210,11 +209,11 @@ func (s *SQLStore) OpenForCall(ctx context.Context, ci CallInfo) (Case, error) {
 	if err != nil {
 		return Case{}, err
 	}
-	c := Case{ID: uuid.NewString(), Number: num, Channel: ChannelPhone, CallerNumber: ci.Caller,
+	c := Case{ID: newID(), Number: num, Channel: ChannelPhone, CallerNumber: ci.Caller,
 		CallerName: ci.CallerName, DialledNumber: ci.Dialled, Urgency: UrgencyNormal, State: StateReceived,
 		InCall: true, CallID: ci.CallID, Node: s.opts.Node, CreatedAt: at, UpdatedAt: at, Version: 1}
 	p, _ := json.Marshal(map[string]string{"call_id": ci.CallID, "caller": ci.Caller, "dialled": ci.Dialled})
-	ev := Event{ID: uuid.NewString(), CaseID: c.ID, Type: EventCaseCreated, At: at, Actor: SystemActor.ID, Payload: p}
+	ev := Event{ID: newID(), CaseID: c.ID, Type: EventCaseCreated, At: at, Actor: SystemActor.ID, Payload: p}
 	if err := s.callWrite(ctx, spoolRecord{Op: opOpen, Case: &c, Events: []Event{ev}}); err != nil {
 		return Case{}, err
 	}
@@ -238,7 +237,7 @@ func (s *SQLStore) AppendEvents(ctx context.Context, caseID string, evs []Event)
 			return err
 		}
 		if e.ID == "" {
-			e.ID = uuid.NewString()
+			e.ID = newID()
 		}
 		if e.At.IsZero() {
 			e.At = now
@@ -265,9 +264,9 @@ func (s *SQLStore) FinishCall(ctx context.Context, caseID string, end CallEnd) e
 	}
 	end.At = end.At.UTC().Truncate(time.Microsecond)
 	p, _ := json.Marshal(map[string]string{"call_id": end.CallID, "cause": end.Cause})
-	evs := []Event{{ID: uuid.NewString(), CaseID: caseID, Type: EventCallEnded, At: end.At, Actor: SystemActor.ID, Payload: p}}
+	evs := []Event{{ID: newID(), CaseID: caseID, Type: EventCallEnded, At: end.At, Actor: SystemActor.ID, Payload: p}}
 	if end.Survey != Unscored {
-		evs = append(evs, Event{ID: uuid.NewString(), CaseID: caseID, Type: EventSurveyCall, At: end.At,
+		evs = append(evs, Event{ID: newID(), CaseID: caseID, Type: EventSurveyCall, At: end.At,
 			Actor: SystemActor.ID, Value: int64(end.Survey), Payload: p})
 	}
 	return s.callWrite(ctx, spoolRecord{Op: opFinish, CaseID: caseID, End: &end, Events: evs})
@@ -277,7 +276,7 @@ func (s *SQLStore) FinishCall(ctx context.Context, caseID string, end CallEnd) e
 // unreachable. While the spool holds anything, later writes join it so that
 // they are applied in order (an event never lands before its case).
 func (s *SQLStore) callWrite(ctx context.Context, rec spoolRecord) error {
-	rec.ID = uuid.NewString()
+	rec.ID = newID()
 	if s.spool != nil && s.spool.pending() {
 		return s.toSpool(rec, nil)
 	}
@@ -660,7 +659,7 @@ func (s *SQLStore) mutate(ctx context.Context, ref string, version int64, fn fun
 			}
 			for i := range evs {
 				if evs[i].ID == "" {
-					evs[i].ID = uuid.NewString()
+					evs[i].ID = newID()
 				}
 				if evs[i].CaseID == "" {
 					evs[i].CaseID = c.ID
@@ -695,7 +694,7 @@ func (s *SQLStore) Create(ctx context.Context, nc NewCase, by Actor) (Case, erro
 		nc.Urgency = UrgencyNormal
 	}
 	now := s.now()
-	c := Case{ID: uuid.NewString(), Channel: nc.Channel, CallerNumber: nc.CallerNumber, CallerName: nc.CallerName,
+	c := Case{ID: newID(), Channel: nc.Channel, CallerNumber: nc.CallerNumber, CallerName: nc.CallerName,
 		DialledNumber: nc.DialledNumber, Confidential: nc.Confidential, Category: nc.Category, Location: nc.Location,
 		Description: nc.Description, Urgency: nc.Urgency, State: StateReceived, Node: s.opts.Node,
 		CreatedAt: now, UpdatedAt: now, Version: 1}
@@ -708,7 +707,7 @@ func (s *SQLStore) Create(ctx context.Context, nc NewCase, by Actor) (Case, erro
 	}
 	c.Number = num
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		evs := []Event{{ID: uuid.NewString(), CaseID: c.ID, Type: EventCaseCreated, At: now, Actor: by.ID}}
+		evs := []Event{{ID: newID(), CaseID: c.ID, Type: EventCaseCreated, At: now, Actor: by.ID}}
 		if ev, err := s.linkRepeat(ctx, tx, &c, now); err != nil {
 			return err
 		} else if ev != nil {
@@ -719,7 +718,7 @@ func (s *SQLStore) Create(ctx context.Context, nc NewCase, by Actor) (Case, erro
 		}
 		for i := range evs {
 			if evs[i].ID == "" {
-				evs[i].ID = uuid.NewString()
+				evs[i].ID = newID()
 			}
 			evs[i].CaseID = c.ID
 		}
