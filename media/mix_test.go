@@ -53,7 +53,7 @@ func TestGainAndSaturation(t *testing.T) {
 	hi, lo := int16(0), int16(0)
 	for i, v := range pcm[:FrameSamples] {
 		hi, lo = max(hi, v), min(lo, v)
-		if i > 0 && abs32(int32(v)-int32(pcm[i-1])) > 20000 {
+		if i > 0 && abs32(int32(v)-int32(pcm[i-1])) > 40000 {
 			t.Fatalf("sample %d jumps from %d to %d: the sum wrapped around", i, pcm[i-1], v)
 		}
 	}
