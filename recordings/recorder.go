@@ -8,7 +8,7 @@
 //
 // Sinks run on the media clock and never block, allocate or touch the disk: a
 // frame is stamped with its arrival time and copied into a preallocated lock-free
-// ring; one writer goroutine per recorder drains the ring every 100 ms, decodes,
+// ring; one writer goroutine per recorder drains the ring every 200 ms, decodes,
 // lays the frames out in time and writes. When the writer falls behind and the ring
 // is full, frames are dropped and counted, never waited for.
 //
@@ -26,6 +26,23 @@
 // the past, so a side that stops or starts never shifts the other: both channels
 // always share one clock. Two streams on one side at once (a transfer's overlap,
 // a conference) are mixed.
+//
+// # Durability
+//
+// A slot is written (to the page cache) at most 360 ms after its time: the 160 ms
+// commit lag plus one 200 ms pump, which is all a crash of the process can lose.
+// Every FlushInterval (600 ms by default) the header's sizes are rewritten and the
+// data made durable, so a power loss or kernel crash loses under a second; Repair
+// makes what is left valid at the next start.
+//
+// Durable how: an fsync per recording per interval costs about 170 µs of CPU on
+// ext4 (measured: 1,000 calls would spend more than half a core on it), so on
+// Linux the store instead runs one syncfs(2) of the recordings' filesystem per
+// interval while any recording is open, which flushes every recording's data and
+// header together. Each recording is still fsynced when it closes, and if syncfs
+// fails (or on other systems, or with an injected Create) each recorder fsyncs
+// its own file at each interval, so a failing disk is pinned on the recordings it
+// hurts.
 //
 // # Pause
 //
@@ -53,7 +70,7 @@ const (
 	jitterSlots  = 3  // the media clock catches up at most three frames at once
 	commitLag    = 8  // slots kept open for frames still on their way (> jitterSlots)
 	stagingSlots = 64 // slots laid out in memory before they are written: 1.28 s
-	pumpEvery    = 100 * time.Millisecond
+	pumpEvery    = 200 * time.Millisecond
 	streamIdle   = 2 * time.Second // a stream silent this long is forgotten
 	maxStreams   = 16              // streams remembered per recorder; more are rare
 )
@@ -202,7 +219,8 @@ type Recorder struct {
 	hdr       [headerSize]byte
 	lastFlush time.Time
 	dirSynced bool
-	reported  int64 // part of dropped already added to the counter
+	syncEach  *atomic.Bool // the store's: fsync this file at each flush
+	reported  int64        // part of dropped already added to the counter
 	werr      error
 
 	mu        sync.Mutex // Pause, Resume, Close
@@ -343,7 +361,7 @@ func (r *Recorder) pump(now time.Time, final bool) {
 	r.commit(upto)
 	if final || now.Sub(r.lastFlush) >= r.flushEvery {
 		r.lastFlush = now
-		r.flush()
+		r.flush(final)
 		r.forget(int64(now.Sub(r.t0)))
 	}
 }
@@ -457,9 +475,10 @@ func (r *Recorder) commit(upto int64) {
 	}
 }
 
-// flush makes what was written durable and the header true to it, so a crash
-// loses only what came after.
-func (r *Recorder) flush() {
+// flush makes the header true to what was written and, when this recorder syncs
+// its own file (see Store.syncEach) or the recording ends, makes it durable. In
+// the shared mode the store's syncfs does that for every recording at once.
+func (r *Recorder) flush(final bool) {
 	if d := r.dropped.Load(); d > r.reported {
 		r.m.dropped.Add(float64(d - r.reported))
 		r.reported = d
@@ -470,6 +489,9 @@ func (r *Recorder) flush() {
 	putHeader(&r.hdr, uint32(r.dataLen), channels)
 	if _, err := r.file.WriteAt(r.hdr[:], 0); err != nil {
 		r.fail(err)
+		return
+	}
+	if !final && !r.syncEach.Load() {
 		return
 	}
 	if err := r.file.Sync(); err != nil {

@@ -82,7 +82,7 @@ func (f *feeder) frame(k int64) {
 }
 
 // run advances clk from 0 to end in 1 ms steps, delivering every feeder's frames
-// and pumping the recorder every 100 ms. With rnd set, each feeder has jitter of up
+// and pumping the recorder as its writer would. With rnd set, each feeder has jitter of up
 // to 4 ms and, now and then, a 60 ms stall followed by a burst of three frames.
 func run(r *Recorder, clk *fakeClock, end time.Duration, rnd *rand.Rand, at map[time.Duration]func(), fs ...*feeder) {
 	type st struct {
@@ -115,7 +115,7 @@ func run(r *Recorder, clk *fakeClock, end time.Duration, rnd *rand.Rand, at map[
 				}
 			}
 		}
-		if now%(100*time.Millisecond) == 0 {
+		if now%pumpEvery == 0 {
 			r.pump(clk.Now(), false)
 		}
 	}

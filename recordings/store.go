@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,9 @@ import (
 
 // Defaults for the zero Store fields.
 const (
-	// DefaultFlushInterval keeps what a crash can lose (the flush interval plus
-	// the 160 ms commit lag and one 100 ms pump) within about a second.
-	DefaultFlushInterval = 750 * time.Millisecond
+	// DefaultFlushInterval keeps what a power loss can lose (the flush interval
+	// plus the 160 ms commit lag and one 200 ms pump) under a second.
+	DefaultFlushInterval = 600 * time.Millisecond
 	// DefaultRingFrames is 2.56 s of both channels: room for a slow fsync.
 	DefaultRingFrames = 256
 	maxCallIDLen      = 128
@@ -52,6 +53,14 @@ type Store struct {
 	mu     sync.Mutex
 	active map[string]struct{}
 	manual bool // tests: no writer goroutine, the test pumps
+
+	// The shared syncer (see Durability in the package doc): one goroutine while
+	// any recording is open.
+	syncEach  atomic.Bool
+	syncfs    func(fd int) error // nil where the system has none
+	syncUsers int
+	syncStop  chan struct{}
+	syncDone  chan struct{}
 }
 
 type metrics struct {
@@ -70,7 +79,11 @@ func (s *Store) init() {
 			s.Create = func(path string) (File, error) {
 				return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 			}
+			if s.syncfs == nil && haveSyncfs {
+				s.syncfs = syncfs
+			}
 		}
+		s.syncEach.Store(s.syncfs == nil)
 		if s.FlushInterval <= 0 {
 			s.FlushInterval = DefaultFlushInterval
 		}
@@ -163,6 +176,7 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 		file:       f,
 		flushEvery: s.FlushInterval,
 		maxSlot:    -1,
+		syncEach:   &s.syncEach,
 		staging:    make([]byte, stagingSlots*frameBytes),
 		streams:    make([]stream, 0, maxStreams),
 	}
@@ -178,10 +192,14 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 	s.mu.Lock()
 	s.active[path] = struct{}{}
 	s.mu.Unlock()
+	if !s.syncEach.Load() {
+		s.acquireSyncer()
+	}
 	r.release = func() {
 		s.mu.Lock()
 		delete(s.active, path)
 		s.mu.Unlock()
+		s.releaseSyncer()
 	}
 	if !s.manual {
 		r.stop = make(chan struct{})
@@ -189,6 +207,77 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 		go r.run()
 	}
 	return r, nil
+}
+
+// acquireSyncer counts a recording that relies on the shared syncer, starting it
+// for the first.
+func (s *Store) acquireSyncer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncUsers++
+	if s.syncUsers == 1 && !s.manual {
+		s.syncStop, s.syncDone = make(chan struct{}), make(chan struct{})
+		go s.syncLoop(s.syncStop, s.syncDone)
+	}
+}
+
+// releaseSyncer stops the syncer when the last recording closes, so an idle
+// store holds no goroutine and needs no Close.
+func (s *Store) releaseSyncer() {
+	s.mu.Lock()
+	if s.syncUsers == 0 { // this recording started in per-file mode
+		s.mu.Unlock()
+		return
+	}
+	s.syncUsers--
+	var stop, done chan struct{}
+	if s.syncUsers == 0 {
+		stop, done = s.syncStop, s.syncDone
+		s.syncStop, s.syncDone = nil, nil
+	}
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+func (s *Store) syncLoop(stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if !s.syncOnce() {
+				return
+			}
+		}
+	}
+}
+
+// syncOnce runs one syncfs of Dir's filesystem. On failure it switches every
+// recorder to its own fsync, which tells which recordings the failing disk hurts,
+// and reports false.
+func (s *Store) syncOnce() bool {
+	err := s.syncDir()
+	if err == nil {
+		return true
+	}
+	s.syncEach.Store(true)
+	s.Log.Error("recordings: syncfs failed; each recording now syncs its own file", "dir", s.Dir, "err", err)
+	return false
+}
+
+func (s *Store) syncDir() error {
+	d, err := os.Open(s.Dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return s.syncfs(int(d.Fd()))
 }
 
 // Prune removes recordings last written more than olderThan ago, and the day,

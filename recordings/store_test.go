@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +231,66 @@ func TestSplitRejectsForeign(t *testing.T) {
 	}
 	if _, err := Split(bytes.NewReader([]byte("RIFF")), &l, &r); !errors.Is(err, ErrNotRecording) {
 		t.Fatalf("short file: %v, want ErrNotRecording", err)
+	}
+}
+
+// countingFile counts fsyncs.
+type countingFile struct {
+	discardFile
+	syncs int
+}
+
+func (f *countingFile) Sync() error { f.syncs++; return nil }
+
+// TestSharedSync: with syncfs, recorders do not fsync per flush (only at Close);
+// when syncfs fails, every recorder falls back to its own fsync.
+func TestSharedSync(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	h := &countHandler{}
+	s.Log = slog.New(h)
+	var fail bool
+	syncs := 0
+	s.syncfs = func(int) error {
+		syncs++
+		if fail {
+			return syscall.EIO
+		}
+		return nil
+	}
+	file := &countingFile{}
+	s.Create = func(string) (File, error) { return file, nil }
+	r, err := s.Start("shared", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 2*time.Second)
+	run(r, clk, 2*time.Second, nil, nil, f)
+	if !s.syncOnce() || syncs != 1 {
+		t.Fatalf("syncfs ran %d times", syncs)
+	}
+	if file.syncs != 0 {
+		t.Fatalf("%d per-file fsyncs in shared mode, want 0", file.syncs)
+	}
+	fail = true
+	if s.syncOnce() {
+		t.Fatal("a failing syncfs reported success")
+	}
+	for range 10 { // 2 s more
+		clk.Advance(pumpEvery)
+		r.pump(clk.Now(), false)
+	}
+	if file.syncs < 3 {
+		t.Fatalf("%d per-file fsyncs after syncfs failed, want one a flush", file.syncs)
+	}
+	before := file.syncs
+	if _, err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if file.syncs != before+1 {
+		t.Errorf("Close did not fsync")
+	}
+	if h.errors.Load() != 1 {
+		t.Errorf("%d error logs, want 1", h.errors.Load())
 	}
 }
