@@ -1,8 +1,15 @@
 // Command b2 measures IVR playback capacity and pacing (B2 in BENCHMARKS.md):
 // steps of 250 → 2,000 concurrent answered calls hearing a prompt while, like
-// phones, sending 20 ms PCMU themselves (bench/testdata/caller_pcmu_20ms.pcap
-// looped by SIPp's play_pcap_audio). hotline runs on core 0 with GOMAXPROCS=1,
-// SIPp on core 1. A few probe calls point their media at an RTPProbe (which also
+// phones, sending 20 ms PCMU themselves. hotline runs on core 0 with GOMAXPROCS=1,
+// SIPp on core 1.
+//
+// The callers' audio is 10 s of speech looped by SIPp's rtp_stream
+// (bench/testdata/caller_pcmu.ul) by default. SIPp's play_pcap_audio
+// (bench/testdata/caller_pcmu_20ms.pcap, -caller-audio pcap) runs a thread per
+// call: measured here, 250 calls took 40 % of SIPp's core and 1,000 took all of it,
+// which voids the step; rtp_stream carries 1,000 calls in under 20 %.
+//
+// A few probe calls point their media at an RTPProbe (which also
 // talks back, so the server latches to it) to measure the server's pacing.
 //
 // Reported per step: failed calls, probe gaps (p99 |gap−20 ms|, max gap), server
@@ -27,7 +34,10 @@ import (
 	"github.com/hotline-12345/hotline/internal/testkit"
 )
 
-const pcapRel = "bench/testdata/caller_pcmu_20ms.pcap"
+const (
+	pcapRel = "bench/testdata/caller_pcmu_20ms.pcap"
+	ulRel   = "bench/testdata/caller_pcmu.ul"
+)
 
 func main() {
 	steps := flag.String("steps", "250,500,1000,1500,2000", "concurrent calls, one step each")
@@ -36,7 +46,8 @@ func main() {
 	probes := flag.Int("probes", 3, "probe calls whose server stream is measured")
 	number := flag.String("number", "12345", "number to dial")
 	config := flag.String("config", "bench/hotline-bench.yaml", "hotline config (relative to the module root)")
-	genPcap := flag.Bool("gen-pcap", false, "regenerate "+pcapRel+" and exit")
+	genPcap := flag.Bool("gen-pcap", false, "regenerate "+pcapRel+" and "+ulRel+" and exit")
+	callerAudio := flag.String("caller-audio", "stream", "how SIPp sends the callers' audio: stream (rtp_stream) or pcap (play_pcap_audio)")
 	results := flag.String("results", "", "append the report to this markdown file")
 	table := flag.String("table", "", "append summary rows to this file")
 	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
@@ -55,7 +66,7 @@ func main() {
 	if err == nil && *genPcap {
 		err = writeCallerPcap(root)
 	} else if err == nil {
-		err = run(root, *steps, *rate, *window, *probes, *number, *config, *results, *table)
+		err = run(root, *steps, *rate, *window, *probes, *number, *config, *callerAudio, *results, *table)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "b2:", err)
@@ -64,7 +75,8 @@ func main() {
 }
 
 // writeCallerPcap makes the caller's audio: a Mandarin prompt (speech, as a caller
-// talks) padded with silence to exactly 10 s, as 500 packets of 20 ms PCMU.
+// talks) padded with silence to exactly 10 s, as 500 packets of 20 ms PCMU, and the
+// same as headerless μ-law for rtp_stream.
 func writeCallerPcap(root string) error {
 	w, err := testkit.ReadWAVFile(filepath.Join(root, "ivr/prompts/zh/survey.wav"))
 	if err != nil {
@@ -75,21 +87,35 @@ func writeCallerPcap(root string) error {
 		pcm = pcm[:80000]
 	}
 	pcm = append(pcm, make([]int16, 80000-len(pcm))...)
+	if err := testkit.WriteUL(filepath.Join(root, ulRel), pcm); err != nil {
+		return err
+	}
 	return testkit.WritePCMUPcap(filepath.Join(root, pcapRel), pcm)
 }
 
 const pcapLength = 10 * time.Second
 
-func run(root, steps string, rate float64, window time.Duration, probes int, number, config, results, table string) error {
+func run(root, steps string, rate float64, window time.Duration, probes int, number, config, callerAudio, results, table string) error {
 	ctx := context.Background()
-	pcap := filepath.Join(root, pcapRel)
-	if _, err := os.Stat(pcap); err != nil {
-		if err := writeCallerPcap(root); err != nil {
-			return err
+	pcap, ul := filepath.Join(root, pcapRel), filepath.Join(root, ulRel)
+	for _, f := range []string{pcap, ul} {
+		if _, err := os.Stat(f); err != nil {
+			if err := writeCallerPcap(root); err != nil {
+				return err
+			}
 		}
 	}
-	if !testkit.CanRawSocket() {
-		return fmt.Errorf("SIPp's play_pcap_audio needs a raw socket: run as root or under unshare -r -n")
+	var audio testkit.SIPpOpts
+	switch callerAudio {
+	case "stream":
+		audio.AudioUL = ul
+	case "pcap":
+		if !testkit.CanRawSocket() {
+			return fmt.Errorf("SIPp's play_pcap_audio needs a raw socket: run as root or under unshare -r -n")
+		}
+		audio.AudioPcap, audio.AudioPcapLength = pcap, pcapLength
+	default:
+		return fmt.Errorf("-caller-audio %q: want stream or pcap", callerAudio)
 	}
 	dir, err := os.MkdirTemp("", "hotline-b2-")
 	if err != nil {
@@ -126,11 +152,12 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 	r := &harness.Report{
 		Title: "B2: IVR playback capacity and pacing",
 		Method: fmt.Sprintf("hotline (config %s) on core 0, GOMAXPROCS=1; SIPp 3.6.1 on core 1 ramps calls to %s at %v calls/s, "+
-			"each looping a 10 s 20 ms PCMU pcap of speech; %d probe calls send their own PCMU from an RTP probe and measure the "+
+			"each looping 10 s of speech as 20 ms PCMU (%s); %d probe calls send their own PCMU from an RTP probe and measure the "+
 			"server's stream (arrival gaps, loopback); a %v window once each step is up: server CPU from /proc/PID/stat, "+
 			"VmRSS against the idle server, CPU per packet (50 sent + 50 received per call per second) ÷ B0 floor per send-or-receive "+
 			"(%.2f µs, measured in this run).",
-			nameOf(cfg), number, rate, probes, window, floor.PacketOpUS),
+			nameOf(cfg), number, rate, map[string]string{"stream": "SIPp rtp_stream", "pcap": "SIPp play_pcap_audio"}[callerAudio],
+			probes, window, floor.PacketOpUS),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
 
@@ -147,7 +174,7 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 		if err != nil || n <= 0 {
 			return fmt.Errorf("bad step %q", f)
 		}
-		if err := step(ctx, r, h, dir, pcap, n, rate, window, probes, number, floor, idleRSS); err != nil {
+		if err := step(ctx, r, h, dir, audio, n, rate, window, probes, number, floor, idleRSS); err != nil {
 			return err
 		}
 		time.Sleep(3 * time.Second) // let the server finish tearing down
@@ -155,7 +182,7 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 	return r.Finish(os.Stdout, results, table)
 }
 
-func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir, pcap string, n int, rate float64,
+func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir string, audio testkit.SIPpOpts, n int, rate float64,
 	window time.Duration, probes int, number string, floor harness.Floor, idleRSS int64) error {
 	ramp := time.Duration(float64(n) / rate * float64(time.Second))
 	settle := 3 * time.Second
@@ -163,7 +190,8 @@ func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir, pcap 
 	load, err := harness.StartSIPp(ctx, dir, fmt.Sprintf("load%d", n), testkit.SIPpOpts{
 		Scenario: testkit.ScenarioCall, Target: h.SIPAddr, Number: number,
 		Calls: n, Rate: rate, Concurrency: n, Pause: talk,
-		AudioPcap: pcap, AudioPcapLength: pcapLength, RecvTimeout: 30 * time.Second,
+		AudioUL: audio.AudioUL, AudioPcap: audio.AudioPcap, AudioPcapLength: audio.AudioPcapLength,
+		RecvTimeout: 30 * time.Second,
 	})
 	if err != nil {
 		return err
@@ -174,7 +202,11 @@ func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir, pcap 
 		return err
 	}
 	defer probe.Close()
-	caller, err := testkit.ReadWAVFile(filepath.Join(filepath.Dir(pcap), "..", "..", "ivr/prompts/zh/survey.wav"))
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	caller, err := testkit.ReadWAVFile(filepath.Join(root, "ivr/prompts/zh/survey.wav"))
 	if err != nil {
 		return err
 	}
@@ -182,6 +214,7 @@ func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir, pcap 
 	probeCalls, err := harness.StartSIPp(ctx, dir, fmt.Sprintf("probe%d", n), testkit.SIPpOpts{
 		Scenario: testkit.ScenarioCall, Target: h.SIPAddr, Number: number,
 		Calls: probes, Rate: 10, Pause: settle + window + 2*time.Second, MediaPort: probe.Port(),
+		RecvTimeout: 30 * time.Second,
 	})
 	if err != nil {
 		return err

@@ -95,3 +95,8 @@ func ipChecksum(h []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// WriteUL writes pcm as headerless μ-law, the format SIPp's rtp_stream plays.
+func WriteUL(path string, pcm []int16) error {
+	return os.WriteFile(path, EncodeG711(0, pcm), 0o644)
+}

@@ -210,3 +210,22 @@ func TestSIPpOverTCP(t *testing.T) {
 		t.Fatalf("%v\n%s", err, res.Output)
 	}
 }
+
+func TestSIPpRTPStreamToProbe(t *testing.T) {
+	probe := NewRTPProbe(t)
+	ul := t.TempDir() + "/tone.ul"
+	if err := WriteUL(ul, Tone(8000, 1000, 0.5, 500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	uas := StartSIPp(t, SIPpOpts{Scenario: ScenarioUASEcho, MediaPort: probe.Port()})
+	res, err := RunSIPp(t, SIPpOpts{Scenario: ScenarioCall, Target: uas.Addr(), Pause: 1500 * time.Millisecond, AudioUL: ul})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.Output)
+	}
+	pk := probe.Packets()
+	// Looped: 1.5 s of a 0.5 s file is three rounds.
+	if n := ToneFrames(Audio(pk), 8000, 1000, 0.9); n < 50 {
+		t.Fatalf("1 kHz in %d frames of %d packets", n, len(pk))
+	}
+	t.Logf("rtp_stream as received: %v", Gaps(pk))
+}
