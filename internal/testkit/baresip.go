@@ -34,6 +34,9 @@ type BaresipOpts struct {
 	Codecs string
 	// User is the account's user part; default "test".
 	User string
+	// AutoAnswer answers incoming calls at once (an agent's phone set to auto-answer);
+	// otherwise call Answer after CALL_INCOMING.
+	AutoAnswer bool
 }
 
 // BaresipEvent is an event from baresip's ctrl_tcp ("CALL_ESTABLISHED", ...).
@@ -59,6 +62,7 @@ type baresipResponse struct {
 // what it heard as WAV files (see Recordings).
 type Baresip struct {
 	SIPPort int
+	user    string
 	dir     string
 	recDir  string
 	cmd     *exec.Cmd
@@ -179,7 +183,11 @@ snd_path		%s
 	if err := os.WriteFile(filepath.Join(cfgDir, "config"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	acct := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;audio_codecs=%s\n", user, codecs)
+	acct := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;audio_codecs=%s", user, codecs)
+	if o.AutoAnswer {
+		acct += ";answermode=auto"
+	}
+	acct += "\n"
 	if err := os.WriteFile(filepath.Join(cfgDir, "accounts"), []byte(acct), 0o644); err != nil {
 		return nil, err
 	}
@@ -192,7 +200,7 @@ snd_path		%s
 		return nil, fmt.Errorf("testkit: start baresip: %w", err)
 	}
 	b := &Baresip{
-		SIPPort: sipPort, dir: dir, recDir: recDir, cmd: cmd, out: out,
+		SIPPort: sipPort, user: user, dir: dir, recDir: recDir, cmd: cmd, out: out,
 		done: make(chan struct{}), wake: make(chan struct{}), pending: map[string]chan baresipResponse{},
 	}
 	go func() { _ = cmd.Wait(); close(b.done) }()
@@ -220,7 +228,10 @@ snd_path		%s
 }
 
 // SIPURI is the softphone's own address, for the server to call it.
-func (b *Baresip) SIPURI() string { return fmt.Sprintf("sip:test@127.0.0.1:%d", b.SIPPort) }
+func (b *Baresip) SIPURI() string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", b.user, b.SIPPort) }
+
+// Addr is the softphone's SIP host:port.
+func (b *Baresip) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.SIPPort) }
 
 // Output is baresip's log so far (for failure messages).
 func (b *Baresip) Output() string { return b.out.String() }

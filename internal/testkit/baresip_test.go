@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
@@ -83,4 +85,43 @@ func TestBaresipToneAndDigitsToProbe(t *testing.T) {
 	if got := Keys(pk, dtmfPT); got != "42#" {
 		t.Fatalf("keys %q (pt %d)", got, dtmfPT)
 	}
+}
+
+// TestBaresipAnswers: SIPp calls the softphone (as hotline will call an agent's
+// phone); baresip auto-answers and its tone reaches SIPp's media port.
+func TestBaresipAnswers(t *testing.T) {
+	probe := NewRTPProbe(t)
+	phone := StartBaresip(t, BaresipOpts{Tone: 1000, AutoAnswer: true, User: "agent7"})
+	res, err := RunSIPp(t, SIPpOpts{Scenario: ScenarioCall, Target: phone.Addr(), Number: "agent7",
+		Pause: time.Second, MediaPort: probe.Port()})
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, res.Output, phone.Output())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ev, err := phone.WaitEvent(ctx, "CALL_ESTABLISHED")
+	if err != nil || ev.Direction != "incoming" {
+		t.Fatalf("event %+v, %v", ev, err)
+	}
+	if n := ToneFrames(Audio(probe.Packets()), 8000, 1000, 0.8); n < 20 {
+		t.Fatalf("1 kHz in %d frames", n)
+	}
+}
+
+func FuzzReadNetstring(f *testing.F) {
+	f.Add([]byte(`49:{"response":true,"ok":true,"data":"","token":"t"},`))
+	f.Add([]byte(`3:abc,0:,`))
+	f.Add([]byte(`99999999999:x`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		for range 10 {
+			msg, err := readNetstring(r)
+			if err != nil {
+				return
+			}
+			if len(msg) > len(data) {
+				t.Fatalf("message of %d bytes from %d", len(msg), len(data))
+			}
+		}
+	})
 }
