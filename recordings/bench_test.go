@@ -1,6 +1,7 @@
 package recordings
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -91,4 +92,52 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRecord100Calls is the production path for 100 concurrent calls on real
+// files: sinks, writer pumps, header rewrites and one shared syncfs per flush
+// interval of call time. cpu-ns/pair is the process CPU (user + system) per frame
+// pair per call, what B5 compares with a bridged call's cost.
+func BenchmarkRecord100Calls(b *testing.B) {
+	const calls = 100
+	clk := newFakeClock()
+	s, _ := testStore(b, clk)
+	recs := make([]*Recorder, calls)
+	sinks := make([][2]media.Sink, calls)
+	for i := range recs {
+		r, err := s.Start(fmt.Sprintf("bench-%d", i), clk.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs[i] = r
+		sinks[i] = [2]media.Sink{r.Left(), r.Right()}
+	}
+	b.Cleanup(func() {
+		for _, r := range recs {
+			r.Close()
+		}
+	})
+	pl, pr := toneFrame(media.PCMU, 1000), toneFrame(media.PCMA, 1700)
+	perPump := int(pumpEvery / media.FrameDuration)
+	perSync := int(s.FlushInterval / media.FrameDuration)
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for i := 1; b.Loop(); i++ {
+		clk.Advance(media.FrameDuration)
+		for _, sk := range sinks {
+			sk[0].WriteFrame(media.PCMU, pl)
+			sk[1].WriteFrame(media.PCMA, pr)
+		}
+		if i%perPump == 0 {
+			for _, r := range recs {
+				r.pump(clk.Now(), false)
+			}
+		}
+		if i%perSync == 0 && !s.syncOnce() {
+			b.Fatal("syncfs failed")
+		}
+	}
+	cpu := float64(cpuTime(b)-cpu0) / float64(b.N) / calls
+	b.ReportMetric(cpu, "cpu-ns/pair")
+	b.ReportMetric(cpu/float64(media.FrameDuration)*100*1000, "%core/1000calls")
 }

@@ -19,8 +19,8 @@ import (
 // Defaults for the zero Store fields.
 const (
 	// DefaultFlushInterval keeps what a power loss can lose (the flush interval
-	// plus the 160 ms commit lag and one 200 ms pump) under a second.
-	DefaultFlushInterval = 600 * time.Millisecond
+	// plus the 160 ms commit lag and one 400 ms pump) under a second.
+	DefaultFlushInterval = 400 * time.Millisecond
 	// DefaultRingFrames is 2.56 s of both channels: room for a slow fsync.
 	DefaultRingFrames = 256
 	maxCallIDLen      = 128
