@@ -340,7 +340,8 @@ func TestWriterGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for i, sk := range []media.Sink{r.Left(), r.Right()} {
+	// Two producers on the right, as during a transfer, contend for the ring.
+	for i, sk := range []media.Sink{r.Left(), r.Right(), r.Right()} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -622,4 +623,70 @@ func TestHeaderIsKeptCurrent(t *testing.T) {
 	if _, err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWriterStall: a writer that stalls for two seconds (a slow disk) loses
+// nothing the ring could hold, and the channels stay aligned.
+func TestWriterStall(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("stall", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := newFeeder(r.Left(), media.PCMU, 4*time.Millisecond, 500, 0, 2*time.Second)
+	agent := newFeeder(r.Right(), media.PCMA, 16*time.Millisecond, 1200, 0, 2*time.Second)
+	for _, k := range []int64{30, 90} {
+		caller.marks[k], agent.marks[k] = true, true
+	}
+	for k := int64(0); k < 100; k++ {
+		clk.Set(time.Duration(k)*media.FrameDuration + caller.phase)
+		caller.frame(k)
+		clk.Set(time.Duration(k)*media.FrameDuration + agent.phase)
+		agent.frame(k)
+	}
+	clk.Set(2 * time.Second)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Dropped != 0 || info.Duration != 2*time.Second {
+		t.Fatalf("info %+v, want 2 s and nothing dropped", info)
+	}
+	l, rr := readChannels(t, info.Path)
+	if lm, rm := markers(l), markers(rr); !equalInts(lm, []int{30, 90}) || !equalInts(rm, []int{30, 90}) {
+		t.Fatalf("markers left %v right %v, want [30 90] on both", lm, rm)
+	}
+}
+
+// TestCloseWhilePaused: the pause runs to the end and is reported.
+func TestCloseWhilePaused(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("paused", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 3*time.Second)
+	run(r, clk, 3*time.Second, nil, map[time.Duration]func(){
+		time.Second: r.Pause, 1500 * time.Millisecond: r.Pause, // twice: no effect
+	}, f)
+	if !r.Paused() {
+		t.Fatal("not paused")
+	}
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Paused != 2*time.Second || info.Duration != 3*time.Second {
+		t.Fatalf("info %+v, want 2 s paused of 3 s", info)
+	}
+	l, _ := readChannels(t, info.Path)
+	if !silent(l[50*media.FrameSamples:]) {
+		t.Fatal("audio recorded while paused")
+	}
+	if media.ToneLevel(l[media.FrameSamples:49*media.FrameSamples], 1000) < -8 {
+		t.Fatal("audio before the pause missing")
+	}
+	r.Resume() // after Close: no effect, no panic
 }

@@ -284,6 +284,10 @@ func (s *Store) syncDir() error {
 // month and year folders it empties. Recordings being written are never removed.
 func (s *Store) Prune(olderThan time.Duration) (removed int, err error) {
 	s.init()
+	if olderThan <= 0 {
+		// A retention of zero is a configuration mistake, not "delete everything".
+		return 0, fmt.Errorf("recordings: retention %v must be positive", olderThan)
+	}
 	cutoff := s.Now().Add(-olderThan)
 	var errs, dirs []string
 	var errList []error

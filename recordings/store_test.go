@@ -139,6 +139,9 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := s.Prune(0); err == nil {
+		t.Fatal("Prune(0) accepted")
+	}
 	n, err := s.Prune(90 * 24 * time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("Prune: %d, %v; want 1 removed", n, err)
