@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hotline-12345/hotline/acd"
+	"github.com/hotline-12345/hotline/cases"
 )
 
 // EventSink carries the ACD's events to the call service, which is built after the
@@ -45,4 +46,6 @@ func (s *Service) onQueueEvent(ev acd.Event) {
 		detail += " reason " + ev.Reason
 	}
 	rec.eventAt(ev.Time, "acd:"+ev.Kind.String(), detail)
+	rec.cw.add(cases.EventQueue, ev.Wait.Milliseconds(), map[string]any{"kind": ev.Kind.String(), "queue": ev.Queue,
+		"agent": ev.AgentID, "position": ev.Position, "reason": ev.Reason})
 }

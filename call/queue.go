@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotline-12345/hotline/acd"
+	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/sip"
@@ -45,11 +46,19 @@ func (r *run) enqueue(out ivr.Outcome) {
 		return
 	}
 	rec.event("queue", fmt.Sprintf("queue %s skill %s", queue, out.Skill))
+	offered := time.Now()
+	r.cw.add(cases.EventCallOffered, 0, map[string]string{"call_id": c.ID, "dialled": r.n.Number, "queue": queue})
 	t, err := s.cfg.ACD.Join(ctx, acd.Request{CallID: c.ID, Queue: queue, Priority: out.Priority, Number: c.Caller})
 	if err != nil {
 		r.leaveQueue(out, err)
 		return
 	}
+	answered := false
+	defer func() {
+		if !answered && ctx.Err() != nil { // the caller hung up while waiting
+			r.cw.add(cases.EventCallAbandoned, time.Since(offered).Milliseconds(), map[string]string{"queue": queue})
+		}
+	}()
 	hold, _ := s.audio.HoldMusic()
 	waiting := make(chan struct{})
 	go func() { // digits while waiting: kept for the record
@@ -94,8 +103,10 @@ func (r *run) enqueue(out ivr.Outcome) {
 			continue // back at the head of the queue
 		}
 		close(waiting)
+		answered = true
 		rec.event("connect", "agent "+a.AgentID)
 		rec.setAgent(a.AgentID)
+		r.cw.add(cases.EventCallAnswered, time.Since(offered).Milliseconds(), map[string]string{"agent": a.AgentID, "queue": queue})
 		media.Bridge(c.Leg, peer.Leg)
 		agentLeft := false
 		select {

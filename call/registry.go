@@ -21,6 +21,7 @@ type registry struct {
 type record struct {
 	c      *sip.InboundCall
 	line   string
+	cw     *caseWriter // the call's work order; nil without a case store
 	mu     sync.Mutex
 	paths  []any
 	digits []agentdesk.DigitInfo
@@ -62,8 +63,8 @@ func newRegistry(keep int) *registry {
 	return &registry{live: map[string]*record{}, recent: make([]agentdesk.CallInfo, keep)}
 }
 
-func (r *registry) add(c *sip.InboundCall, line string) *record {
-	rec := &record{c: c, line: line}
+func (r *registry) add(c *sip.InboundCall, line string, cw *caseWriter) *record {
+	rec := &record{c: c, line: line, cw: cw}
 	r.mu.Lock()
 	r.live[c.ID] = rec
 	r.mu.Unlock()
@@ -98,6 +99,7 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 	ci.Events = append([]agentdesk.CallEvent(nil), rec.events...)
 	ci.Survey = rec.survey
 	ci.Agent = rec.agent
+	ci.Case = rec.cw.Number()
 	rec.mu.Unlock()
 	return ci
 }

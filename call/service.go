@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/sip"
@@ -55,6 +56,8 @@ type Config struct {
 	ACD           Queueing
 	QueueForSkill map[string]string
 	Agents        []Agent
+	// Cases keeps every call as a work order (工单), opened at the first ring; nil: none.
+	Cases cases.Store
 	// Contacts finds where an agent's phone is registered (the SIP registrar).
 	Contacts   func(agentID string) (string, bool)
 	Logger     *slog.Logger
@@ -175,12 +178,21 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		return
 	}
 	log := s.log.With("call_id", c.ID, "caller", c.Caller, "dialled", c.Dialled)
-	rec := s.reg.add(c, n.Name)
+	var cw *caseWriter
+	if s.cfg.Cases != nil {
+		cw = openCase(s.cfg.Cases, caseCallInfo(c, n), log)
+	}
+	rec := s.reg.add(c, n.Name, cw)
 	active := s.active.WithLabelValues(n.Number)
 	active.Inc()
 	defer func() {
 		active.Dec()
 		ci := s.reg.finish(rec)
+		end := cases.CallEnd{CallID: c.ID, At: time.Now(), Cause: ci.EndReason}
+		if ci.Survey != nil {
+			end.Survey = satisfaction(ci.Survey.Score, ci.Survey.Scale)
+		}
+		cw.finish(end)
 		s.total.WithLabelValues(n.Number, ci.EndReason).Inc()
 		log.Info("call ended", "reason", ci.EndReason, "packets_in", ci.RTP.PacketsIn, "packets_out", ci.RTP.PacketsOut)
 	}()
@@ -197,9 +209,10 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		log.Info("call not answered", "error", err)
 		return
 	}
-	r := &run{s: s, ctx: ctx, c: c, rec: rec, n: n, flow: flow, log: log}
+	r := &run{s: s, ctx: ctx, c: c, rec: rec, n: n, flow: flow, log: log, cw: cw}
 	out, err := flow.Run(ctx, c.Leg, r.ivrOptions())
 	rec.addPath(out.Path)
+	cw.add(cases.EventIVRPath, 0, out.Path)
 	if err != nil && !errors.Is(err, ivr.ErrTooManySteps) {
 		log.Error("call: intake flow failed; queueing the call", "error", err)
 		out.Action = ivr.ActionQueue
@@ -219,6 +232,19 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	}
 }
 
+// caseCallInfo is what the work order learns at the first ring. A caller id that is not a
+// phone number (anonymous, a SIP name) counts as withheld; it is kept as the name.
+func caseCallInfo(c *sip.InboundCall, n *Number) cases.CallInfo {
+	ci := cases.CallInfo{CallID: c.ID, Caller: c.Caller, CallerName: c.CallerName, Dialled: n.Number, At: c.Received}
+	if strings.Trim(strings.TrimPrefix(ci.Caller, "+"), "0123456789") != "" || len(ci.Caller) > 32 {
+		if ci.CallerName == "" {
+			ci.CallerName = ci.Caller
+		}
+		ci.Caller = ""
+	}
+	return ci
+}
+
 // run is one call being handled: what every step of the flow needs.
 type run struct {
 	s    *Service
@@ -228,6 +254,7 @@ type run struct {
 	n    *Number
 	flow *ivr.Flow
 	log  *slog.Logger
+	cw   *caseWriter
 }
 
 func (r *run) ivrOptions() ivr.RunOptions {
@@ -280,6 +307,7 @@ func (r *run) transfer(out ivr.Outcome) {
 		return
 	}
 	rec.event("transfer_answered", out.Destination)
+	r.cw.add(cases.EventCallTransferred, 0, map[string]string{"destination": out.Destination, "uri": uri})
 	media.Bridge(c.Leg, peer.Leg)
 	select {
 	case <-ctx.Done():
@@ -296,6 +324,7 @@ func (r *run) survey() int {
 	opts.FlushDigits = true
 	out, err := r.flow.RunFrom(r.ctx, r.c.Leg, ivr.SurveyEntry, opts)
 	r.rec.addPath(out.Path)
+	r.cw.add(cases.EventIVRPath, 0, out.Path)
 	if err != nil {
 		r.log.Warn("call: survey failed", "error", err)
 	}

@@ -20,6 +20,7 @@ import (
 type Config struct {
 	DataDir      string            `yaml:"data_dir"`
 	DB           string            `yaml:"db"`
+	NodeID       int               `yaml:"node_id"`
 	LogLevel     string            `yaml:"log_level"`
 	DrainTimeout Duration          `yaml:"drain_timeout"`
 	SIP          SIPConfig         `yaml:"sip"`
@@ -185,6 +186,9 @@ func (c *Config) Validate(file string) error {
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		bad("db", "must be a postgres:// URL, or empty for the embedded store")
+	}
+	if c.NodeID < 0 || c.NodeID > 9 {
+		bad("node_id", "must be 0 to 9 (one digit in case numbers), got %d", c.NodeID)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

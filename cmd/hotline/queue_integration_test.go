@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,26 @@ import (
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/media"
 )
+
+func getJSON[T any](t *testing.T, a *app, path string) T {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+a.HTTPAddr()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var v T
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %s %s", path, res.Status, b)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return v
+}
 
 // waitEvent waits until the one live call to dialled has an event of that kind.
 func waitEvent(t *testing.T, a *app, kind string, within time.Duration) agentdesk.CallInfo {
@@ -72,8 +95,36 @@ func TestQueueAgentBridgeSurvey(t *testing.T) {
 	if c.Survey == nil || c.Survey.Score != 1 || c.Survey.Scale != 3 {
 		t.Errorf("survey %+v, want score 1 of 3", c.Survey)
 	}
+	// The call is a work order: its timeline holds the IVR path, the queue, the answer
+	// and the end, and the survey is the case's call score (key 1: satisfied).
+	if c.Case == "" {
+		t.Fatal("the call has no work order")
+	}
+	cs := getJSON[struct {
+		Number    string `json:"number"`
+		Dialled   string `json:"dialled_number"`
+		CallScore int    `json:"call_score"`
+		InCall    bool   `json:"in_call"`
+	}](t, a, "/api/cases/"+c.Case)
+	if cs.Number != c.Case || cs.Dialled != "12345" || cs.CallScore != 3 || cs.InCall {
+		t.Errorf("case %+v", cs)
+	}
+	timeline := getJSON[struct {
+		Events []struct {
+			Type  string `json:"type"`
+			Value int64  `json:"value"`
+		} `json:"events"`
+	}](t, a, "/api/cases/"+c.Case+"/timeline")
+	var types []string
+	for _, e := range timeline.Events {
+		types = append(types, e.Type)
+	}
+	for _, want := range []string{"ivr.path", "call.offered", "queue.event", "call.answered", "call.ended", "survey.call"} {
+		if !strings.Contains(strings.Join(types, " "), want) {
+			t.Errorf("case timeline %v lacks %s", types, want)
+		}
+	}
 	var kinds []string
-	t.Logf("events of the call: %+v", c.Events)
 	for _, e := range c.Events {
 		kinds = append(kinds, e.Kind)
 	}

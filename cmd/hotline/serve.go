@@ -20,6 +20,7 @@ import (
 	"github.com/hotline-12345/hotline/acd"
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/call"
+	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/sip"
@@ -43,6 +44,59 @@ type app struct {
 	flows     *ivr.Registry
 	prompts   *media.PromptSet
 	acd       *acd.Dispatcher
+	cases     cases.Store
+	stopSweep context.CancelFunc
+}
+
+// openCases opens the work-order store: PostgreSQL with --db, else the embedded SQLite
+// file under the data folder. Either spools writes under the data folder while the
+// database is away. A sweeper reminds and escalates cases near their deadline.
+func (a *app) openCases() error {
+	opts := cases.Options{Logger: a.log, Registerer: a.reg, Node: a.cfg.NodeID, StateDir: filepath.Join(a.cfg.DataDir, "cases")}
+	if err := os.MkdirAll(opts.StateDir, 0o750); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if a.cfg.DB != "" {
+		a.cases, err = cases.OpenPostgres(ctx, a.cfg.DB, opts)
+	} else {
+		a.cases, err = cases.OpenSQLite(ctx, filepath.Join(a.cfg.DataDir, "hotline.db"), opts)
+	}
+	if err != nil {
+		return fmt.Errorf("work orders: %w", err)
+	}
+	sweepCtx, stop := context.WithCancel(context.Background())
+	a.stopSweep = stop
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case now := <-t.C:
+				if notices, err := a.cases.SweepDeadlines(sweepCtx, now); err != nil {
+					a.log.Warn("work orders: deadline sweep", "error", err)
+				} else if len(notices) > 0 {
+					a.log.Info("work orders: deadline notices", "count", len(notices))
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// openCases answers the IVR's "does this caller have open cases?" from the store.
+type openCases struct{ s cases.Store }
+
+func (o openCases) HasOpenCase(ctx context.Context, caller string) bool {
+	if caller == "" {
+		return false
+	}
+	cs, err := o.s.OpenCasesByCaller(ctx, caller)
+	return err == nil && len(cs) > 0
 }
 
 // dialer lets the call service place calls through the SIP server built after it.
@@ -153,6 +207,9 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	ivrMetrics := ivr.NewMetrics(a.reg)
 	a.flows = ivr.NewRegistry(flows, a.log, ivrMetrics)
 	a.prompts = prompts
+	if err := a.openCases(); err != nil {
+		return a, err
+	}
 	var events call.EventSink
 	a.acd, err = acd.New(cfg.ACD, acd.Options{Logger: a.log, Registerer: a.reg, Sink: events.Deliver})
 	if err != nil {
@@ -175,6 +232,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
 		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
+		Cases: a.cases, Calendar: a.cases.Policy().Calendar, Callers: openCases{a.cases},
 		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Contacts: func(id string) (string, bool) { return a.sip.Contact(id) },
 		Logger: a.log, Registerer: a.reg})
 	if err != nil {
@@ -225,7 +283,8 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		return a, err
 	}
 	desk := &agentdesk.Server{AdminToken: a.token, Calls: a.calls, Gatherer: a.reg, Logger: a.log,
-		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows, ACD: a.acd, AgentSkills: agentSkills}
+		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows, ACD: a.acd, AgentSkills: agentSkills,
+		Cases: agentdesk.NewCasesAPI(a.cases, a.log)}
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: %w", err)
@@ -264,6 +323,14 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 	}
 	if a.engine != nil {
 		a.engine.Close()
+	}
+	if a.stopSweep != nil {
+		a.stopSweep()
+	}
+	if a.cases != nil {
+		if err := a.cases.Close(); err != nil {
+			a.log.Warn("work orders: close", "error", err)
+		}
 	}
 }
 
