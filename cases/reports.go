@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -214,20 +215,54 @@ func (s *SQLStore) ByDialled(ctx context.Context, p Period) (CountReport, error)
 	return s.countReport(ctx, "dialled_number", p, id, func(string) string { return "" })
 }
 
-func (s *SQLStore) top(ctx context.Context, col string, p Period, n int) ([]RepeatRow, error) {
+// top finds the values of col (caller or location) with most cases in the
+// period. Candidates come from the repeat index (a caller with k cases in
+// the period has k-1 cases whose predecessor is in it); their counts are then
+// taken exactly from the cases themselves.
+func (s *SQLStore) top(ctx context.Context, col, prevCol string, p Period, n int) ([]RepeatRow, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
 	if n <= 0 || n > 1000 {
 		return nil, invalid("n", "must be 1 to 1000")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*),
+	from, to := p.From.UnixMicro(), p.To.UnixMicro()
+	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM cases
+		WHERE `+prevCol+` IS NOT NULL AND created_us >= $1 AND created_us < $2 AND `+prevCol+` >= $1
+		GROUP BY `+col+` ORDER BY 2 DESC, 1 LIMIT $3`, from, to, 2*n+10)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		var c int64
+		if err := rows.Scan(&k, &c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := []any{from, to}
+	ph := make([]string, len(keys))
+	for i, k := range keys {
+		args = append(args, k)
+		ph[i] = "$" + strconv.Itoa(i+3)
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*),
 		SUM(CASE WHEN state IN `+openStatesSQL+` THEN 1 ELSE 0 END),
 		SUM(CASE WHEN confidential THEN 1 ELSE 0 END)
-		FROM cases WHERE created_us >= $1 AND created_us < $2 AND `+col+` <> ''
-		GROUP BY `+col+` HAVING COUNT(*) > 1 ORDER BY 2 DESC, 1 LIMIT $3`, p.From.UnixMicro(), p.To.UnixMicro(), n)
+		FROM cases WHERE `+col+` IN (`+strings.Join(ph, ", ")+`) AND created_us >= $1 AND created_us < $2
+		GROUP BY `+col, args...)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap(err)
 	}
 	defer rows.Close()
 	var out []RepeatRow
@@ -238,19 +273,33 @@ func (s *SQLStore) top(ctx context.Context, col string, p Period, n int) ([]Repe
 			return nil, err
 		}
 		r.Confidential = conf > 0
-		out = append(out, r)
+		if r.Cases > 1 {
+			out = append(out, r)
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Cases != out[j].Cases {
+			return out[i].Cases > out[j].Cases
+		}
+		return out[i].Key < out[j].Key
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
 }
 
 // TopCallers lists the callers with most cases in the period (two or more).
 func (s *SQLStore) TopCallers(ctx context.Context, p Period, n int) ([]RepeatRow, error) {
-	return s.top(ctx, "caller_number", p, n)
+	return s.top(ctx, "caller_number", "caller_prev_us", p, n)
 }
 
 // TopLocations lists the places with most cases in the period (two or more).
 func (s *SQLStore) TopLocations(ctx context.Context, p Period, n int) ([]RepeatRow, error) {
-	return s.top(ctx, "location", p, n)
+	return s.top(ctx, "location", "loc_prev_us", p, n)
 }
 
 func (s *SQLStore) DepartmentKPIs(ctx context.Context, p Period) ([]DeptRow, error) {
@@ -258,6 +307,11 @@ func (s *SQLStore) DepartmentKPIs(ctx context.Context, p Period) ([]DeptRow, err
 		return nil, err
 	}
 	now := s.now().UnixMicro()
+	d0, ok0 := chinaDay(p.From)
+	d1, ok1 := chinaDay(p.To)
+	if ok0 && ok1 {
+		return s.deptFromRollup(ctx, d0, d1, p, now)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT lead_dept, COUNT(*),
 		SUM(CASE WHEN replied_us IS NOT NULL THEN 1 ELSE 0 END),
 		SUM(CASE WHEN replied_us IS NOT NULL AND replied_us <= deadline_us THEN 1 ELSE 0 END),
@@ -285,6 +339,65 @@ func (s *SQLStore) DepartmentKPIs(ctx context.Context, p Period) ([]DeptRow, err
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// deptFromRollup adds to the daily rollup the one figure that depends on
+// "now": unreplied cases already past their deadline.
+func (s *SQLStore) deptFromRollup(ctx context.Context, d0, d1 int64, p Period, now int64) ([]DeptRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT dept, CAST(SUM(dispatched) AS BIGINT), CAST(SUM(replied) AS BIGINT),
+		CAST(SUM(on_time) AS BIGINT), CAST(SUM(late) AS BIGINT), CAST(SUM(resolved) AS BIGINT),
+		CAST(SUM(evaluated) AS BIGINT), CAST(SUM(satisfied) AS BIGINT)
+		FROM dept_counts WHERE day >= $1 AND day < $2 GROUP BY dept ORDER BY dept`, d0, d1)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var out []DeptRow
+	idx := map[string]int{}
+	for rows.Next() {
+		var r DeptRow
+		if err := rows.Scan(&r.Dept, &r.Dispatched, &r.Replied, &r.OnTime, &r.Late, &r.Resolved, &r.Evaluated, &r.Satisfied); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if r.Dispatched == 0 {
+			continue
+		}
+		idx[r.Dept] = len(out)
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT lead_dept, COUNT(*) FROM cases
+		WHERE replied_us IS NULL AND lead_dept <> '' AND dispatched_us >= $1 AND dispatched_us < $2 AND deadline_us < $3
+		GROUP BY lead_dept`, p.From.UnixMicro(), p.To.UnixMicro(), now)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dept string
+		var late int64
+		if err := rows.Scan(&dept, &late); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[dept]; ok {
+			out[i].Late += late
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		r := &out[i]
+		d, _ := s.opts.Depts.Lookup(r.Dept)
+		r.Name = d.Name
+		r.OnTimeRate = ratio(r.OnTime, r.OnTime+r.Late)
+		r.ResolutionRate = ratio(r.Resolved, r.Replied)
+		r.SatisfactionRate = ratio(r.Satisfied, r.Evaluated)
+	}
+	return out, nil
 }
 
 func (s *SQLStore) AnswerRates(ctx context.Context, p Period) (AnswerRates, error) {
