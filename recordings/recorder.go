@@ -119,11 +119,12 @@ type cell struct {
 // producer is normal: the two sides tick on different pacers, and a side may have
 // two legs during a transfer.
 type ring struct {
-	head  atomic.Uint64
-	_     [56]byte // keep producers' head off the consumer's cache line
-	tail  uint64
-	mask  uint64
+	mask  uint64 // mask and cells are read-only once built: shared by all
 	cells []cell
+	_     [32]byte
+	head  atomic.Uint64 // written by producers
+	_     [56]byte
+	tail  uint64 // written by the consumer; padded apart to avoid false sharing
 }
 
 // init sizes the ring to a power of two of at least size cells.

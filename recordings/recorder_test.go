@@ -547,6 +547,9 @@ func TestUnsafeCallIDs(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("unsafe ids created %d entries", len(entries))
 	}
+	if got := testutil.ToFloat64(s.m.failed); got != float64(len(bad)) {
+		t.Errorf("recordings_failed_total %v, want %d", got, len(bad))
+	}
 	for _, id := range []string{"c-20261127-000123", "A.b_c-9", "x..y"} {
 		r, err := s.Start(id, clk.Now())
 		if err != nil {

@@ -141,16 +141,20 @@ func ValidCallID(id string) error {
 
 // Start creates the call's recording and starts its writer. The recording's
 // timeline starts now. It creates a folder and a file, so call it from the call's
-// goroutine, never from the media clock. An error (bad id, a file that exists, a full disk) is
-// counted as a failed recording; the call should go on without one.
+// goroutine, never from the media clock. An error (an unsafe id, a file that
+// exists, a full disk) is logged and counted as a failed recording; the call
+// should go on without one.
 func (s *Store) Start(callID string, started time.Time) (*Recorder, error) {
 	s.init()
-	if err := ValidCallID(callID); err != nil {
-		return nil, err
-	}
 	dir := filepath.Join(s.Dir, started.Format("2006"), started.Format("01"), started.Format("02"))
 	path := filepath.Join(dir, callID+wavSuffix)
-	r, err := s.start(callID, dir, path)
+	err := ValidCallID(callID)
+	var r *Recorder
+	if err == nil {
+		r, err = s.start(callID, dir, path)
+	} else {
+		path = "" // not a path: it would carry the unsafe id
+	}
 	if err != nil {
 		s.m.failed.Inc()
 		s.Log.Error("recordings: cannot start recording", "call_id", callID, "path", path, "err", err)
@@ -192,14 +196,17 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 	s.mu.Lock()
 	s.active[path] = struct{}{}
 	s.mu.Unlock()
-	if !s.syncEach.Load() {
+	shared := !s.syncEach.Load()
+	if shared {
 		s.acquireSyncer()
 	}
 	r.release = func() {
 		s.mu.Lock()
 		delete(s.active, path)
 		s.mu.Unlock()
-		s.releaseSyncer()
+		if shared {
+			s.releaseSyncer()
+		}
 	}
 	if !s.manual {
 		r.stop = make(chan struct{})
@@ -225,10 +232,6 @@ func (s *Store) acquireSyncer() {
 // store holds no goroutine and needs no Close.
 func (s *Store) releaseSyncer() {
 	s.mu.Lock()
-	if s.syncUsers == 0 { // this recording started in per-file mode
-		s.mu.Unlock()
-		return
-	}
 	s.syncUsers--
 	var stop, done chan struct{}
 	if s.syncUsers == 0 {
