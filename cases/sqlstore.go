@@ -801,6 +801,9 @@ func (s *SQLStore) Update(ctx context.Context, ref string, version int64, p Patc
 			changed["urgency"] = *p.Urgency
 		}
 		if p.Confidential != nil && *p.Confidential != c.Confidential {
+			if !*p.Confidential && !by.Role.SeesConfidential() {
+				return nil, &ForbiddenError{Role: by.Role, Action: "lift the confidentiality of a case"}
+			}
 			c.Confidential = *p.Confidential
 			changed["confidential"] = *p.Confidential
 		}

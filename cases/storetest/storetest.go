@@ -546,6 +546,11 @@ func testConfidential(t *testing.T, e *env) {
 	if p.Total != 1 {
 		t.Error("an authorised search did not find the confidential case")
 	}
+	_, err := e.s.Update(e.ctx, c.ID, c.Version, cases.Patch{Confidential: ptr(false)}, agent)
+	wantErr(t, "an agent lifts confidentiality", err, cases.ErrForbidden)
+	if u, err := e.s.Update(e.ctx, c.ID, c.Version, cases.Patch{Confidential: ptr(false)}, reviewer); err != nil || u.Confidential {
+		t.Errorf("a reviewer lifts confidentiality: %v", err)
+	}
 }
 
 func testSearch(t *testing.T, e *env) {
