@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +49,10 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 	if err != nil {
 		return err
 	}
-	cfg := resolveConfig(root, config)
+	cfg, cfgDesc, err := harness.ResolveConfig(root, config, dir)
+	if err != nil {
+		return err
+	}
 	h, err := harness.StartHotline(ctx, bin, cfg, dir)
 	if err != nil {
 		return err
@@ -63,7 +65,7 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 			"INVITE with PCMU/PCMA offer, 200, ACK, %v talk, BYE) to %s; %d s of calls per rate; "+
 			"INVITE→200 on the wire from a tshark capture of lo (first INVITE to first 200 per Call-ID; SIPp's 1 ms rtd "+
 			"when tshark is missing); server CPU from /proc/PID/stat over the step.",
-			cfgName(cfg), hold, number, seconds),
+			cfgDesc, hold, number, seconds),
 	}
 	// Warm up: the first calls pay for lazy initialisation, not for setup.
 	if _, _, err := harness.RunSIPp(ctx, dir, "warmup", testkit.SIPpOpts{
@@ -125,27 +127,6 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 		}
 	}
 	return r.Finish(os.Stdout, results, table)
-}
-
-func resolveConfig(root, config string) string {
-	if config == "" {
-		return ""
-	}
-	if !filepath.IsAbs(config) {
-		config = filepath.Join(root, config)
-	}
-	if _, err := os.Stat(config); err != nil {
-		fmt.Fprintf(os.Stderr, "b1: %s missing: using the built-in configuration\n", config)
-		return ""
-	}
-	return config
-}
-
-func cfgName(c string) string {
-	if c == "" {
-		return "built-in"
-	}
-	return filepath.Base(c)
 }
 
 func ms(d time.Duration) string {

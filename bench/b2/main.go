@@ -132,16 +132,9 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 	if err != nil {
 		return err
 	}
-	cfg := ""
-	if config != "" {
-		cfg = config
-		if !filepath.IsAbs(cfg) {
-			cfg = filepath.Join(root, cfg)
-		}
-		if _, err := os.Stat(cfg); err != nil {
-			fmt.Fprintf(os.Stderr, "b2: %s missing: using the built-in configuration\n", cfg)
-			cfg = ""
-		}
+	cfg, cfgDesc, err := harness.ResolveConfig(root, config, dir)
+	if err != nil {
+		return err
 	}
 	h, err := harness.StartHotline(ctx, bin, cfg, dir)
 	if err != nil {
@@ -156,7 +149,7 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 			"server's stream (arrival gaps, loopback); a %v window once each step is up: server CPU from /proc/PID/stat, "+
 			"VmRSS against the idle server, CPU per packet (50 sent + 50 received per call per second) ÷ B0 floor per send-or-receive "+
 			"(%.2f µs, measured in this run).",
-			nameOf(cfg), number, rate, map[string]string{"stream": "SIPp rtp_stream", "pcap": "SIPp play_pcap_audio"}[callerAudio],
+			cfgDesc, number, rate, map[string]string{"stream": "SIPp rtp_stream", "pcap": "SIPp play_pcap_audio"}[callerAudio],
 			probes, window, floor.PacketOpUS),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
@@ -300,13 +293,6 @@ func measureFloor() (harness.Floor, error) {
 	}
 	var f harness.Floor
 	return f, json.Unmarshal(out, &f)
-}
-
-func nameOf(c string) string {
-	if c == "" {
-		return "built-in"
-	}
-	return filepath.Base(c)
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
