@@ -90,3 +90,13 @@ func (sqliteDialect) bulkLoad(ctx context.Context, db *sql.DB, cs []Case, evs []
 	}
 	return tx.Commit()
 }
+
+// Migrations returns the embedded migrations of a dialect ("sqlite" or
+// "postgres"), for tools that manage the schema themselves.
+func Migrations(dialect string) (fs.FS, error) {
+	switch dialect {
+	case "sqlite", "postgres":
+		return fs.Sub(migrationsFS, "migrations/"+dialect)
+	}
+	return nil, fmt.Errorf("cases: no migrations for dialect %q", dialect)
+}

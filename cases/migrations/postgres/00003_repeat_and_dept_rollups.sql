@@ -70,6 +70,7 @@ CREATE TRIGGER cases_next_upd AFTER UPDATE OF location ON cases FOR EACH ROW
 CREATE TABLE dept_counts (
     day        INTEGER NOT NULL,
     dept       TEXT NOT NULL,
+    slot       SMALLINT NOT NULL DEFAULT 0, -- as in case_counts
     dispatched BIGINT NOT NULL DEFAULT 0,
     replied    BIGINT NOT NULL DEFAULT 0,
     on_time    BIGINT NOT NULL DEFAULT 0,
@@ -77,7 +78,7 @@ CREATE TABLE dept_counts (
     resolved   BIGINT NOT NULL DEFAULT 0,
     evaluated  BIGINT NOT NULL DEFAULT 0,
     satisfied  BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, dept)
+    PRIMARY KEY (day, dept, slot)
 );
 -- Unreplied cases past their deadline depend on "now": counted live, from this.
 CREATE INDEX cases_unreplied ON cases (dispatched_us) INCLUDE (lead_dept, deadline_us)
@@ -95,18 +96,18 @@ BEGIN
             resolved = resolved - (OLD.replied_us IS NOT NULL AND OLD.resolved)::int,
             evaluated = evaluated - (OLD.evaluation > 0)::int,
             satisfied = satisfied - (OLD.evaluation >= 2)::int
-        WHERE day = (OLD.dispatched_us + 28800000000) / 86400000000 AND dept = OLD.lead_dept;
+        WHERE day = (OLD.dispatched_us + 28800000000) / 86400000000 AND dept = OLD.lead_dept AND slot = (hashtext(OLD.id) & 7);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.lead_dept <> '' AND NEW.dispatched_us IS NOT NULL THEN
-        INSERT INTO dept_counts AS d (day, dept, dispatched, replied, on_time, late, resolved, evaluated, satisfied)
-        VALUES ((NEW.dispatched_us + 28800000000) / 86400000000, NEW.lead_dept, 1,
+        INSERT INTO dept_counts AS d (day, dept, slot, dispatched, replied, on_time, late, resolved, evaluated, satisfied)
+        VALUES ((NEW.dispatched_us + 28800000000) / 86400000000, NEW.lead_dept, (hashtext(NEW.id) & 7), 1,
                 (NEW.replied_us IS NOT NULL)::int,
                 COALESCE(NEW.replied_us <= NEW.deadline_us, false)::int,
                 COALESCE(NEW.replied_us > NEW.deadline_us, false)::int,
                 (NEW.replied_us IS NOT NULL AND NEW.resolved)::int,
                 (NEW.evaluation > 0)::int,
                 (NEW.evaluation >= 2)::int)
-        ON CONFLICT (day, dept) DO UPDATE SET
+        ON CONFLICT (day, dept, slot) DO UPDATE SET
             dispatched = d.dispatched + 1, replied = d.replied + EXCLUDED.replied, on_time = d.on_time + EXCLUDED.on_time,
             late = d.late + EXCLUDED.late, resolved = d.resolved + EXCLUDED.resolved,
             evaluated = d.evaluated + EXCLUDED.evaluated, satisfied = d.satisfied + EXCLUDED.satisfied;
@@ -123,12 +124,12 @@ CREATE TRIGGER dept_counts_upd AFTER UPDATE ON cases FOR EACH ROW
           IS DISTINCT FROM (NEW.lead_dept, NEW.dispatched_us, NEW.replied_us, NEW.deadline_us, NEW.resolved, NEW.evaluation))
     EXECUTE FUNCTION dept_counts_trg();
 
-INSERT INTO dept_counts (day, dept, dispatched, replied, on_time, late, resolved, evaluated, satisfied)
-SELECT (dispatched_us + 28800000000) / 86400000000, lead_dept, COUNT(*),
+INSERT INTO dept_counts (day, dept, slot, dispatched, replied, on_time, late, resolved, evaluated, satisfied)
+SELECT (dispatched_us + 28800000000) / 86400000000, lead_dept, hashtext(id) & 7, COUNT(*),
        SUM((replied_us IS NOT NULL)::int), SUM(COALESCE(replied_us <= deadline_us, false)::int),
        SUM(COALESCE(replied_us > deadline_us, false)::int), SUM((replied_us IS NOT NULL AND resolved)::int),
        SUM((evaluation > 0)::int), SUM((evaluation >= 2)::int)
-FROM cases WHERE lead_dept <> '' AND dispatched_us IS NOT NULL GROUP BY 1, 2;
+FROM cases WHERE lead_dept <> '' AND dispatched_us IS NOT NULL GROUP BY 1, 2, 3;
 
 -- +goose Down
 DROP TRIGGER dept_counts_upd ON cases;
