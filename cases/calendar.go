@@ -120,7 +120,8 @@ func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
 }
 
 // China2026 is the State Council's arrangement for 2026 (国务院办公厅关于2026年
-// 部分节假日安排的通知): New Year Jan 1-3 (Sun Jan 4 worked); Spring Festival
+// 部分节假日安排的通知, published by Xinhua on 2025-11-04; checked against
+// that text): New Year Jan 1-3 (Sun Jan 4 worked); Spring Festival
 // Feb 15-23 (Sat Feb 14 and Sat Feb 28 worked); Qingming Apr 4-6; Labour Day
 // May 1-5 (Sat May 9 worked); Dragon Boat Jun 19-21; Mid-Autumn Sep 25-27;
 // National Day Oct 1-7 (Sun Sep 20 and Sat Oct 10 worked).
