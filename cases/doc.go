@@ -41,6 +41,17 @@
 // agent.event, call.transferred, recording.ref, note) are free-form: Payload
 // is any JSON object of at most 16 KiB.
 //
+// # Reports on large stores
+//
+// Periods that start and end at China midnight (the API's YYYY-MM-DD form)
+// are answered from daily rollup tables kept exact by triggers in the same
+// transaction as the rows they count (cases by category and dialled number,
+// call answer counts, department KPIs); other periods scan the rows. Top
+// repeat callers and locations come from a partial index of cases whose
+// previous case by the same caller (or at the same place) falls in the
+// period, then are counted exactly. On PostgreSQL the rollup rows are spread
+// over 8 slots so that concurrent writers do not queue on one row lock.
+//
 // # Case numbers
 //
 // See number.go: YYYYMMDD-NSSSSS with the node digit N, unique across up to
