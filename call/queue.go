@@ -108,6 +108,7 @@ func (r *run) enqueue(out ivr.Outcome) {
 		rec.setAgent(a.AgentID)
 		r.cw.add(cases.EventCallAnswered, time.Since(offered).Milliseconds(), map[string]string{"agent": a.AgentID, "queue": queue})
 		media.Bridge(c.Leg, peer.Leg)
+		untap := r.record(peer.Leg)
 		agentLeft := false
 		select {
 		case <-ctx.Done():
@@ -115,6 +116,7 @@ func (r *run) enqueue(out ivr.Outcome) {
 		case <-peer.Done():
 			agentLeft = true
 		}
+		untap()
 		_ = a.Complete()
 		rec.event("complete", "agent "+a.AgentID)
 		if agentLeft && ctx.Err() == nil {

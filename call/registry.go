@@ -28,6 +28,8 @@ type record struct {
 	events []agentdesk.CallEvent
 	survey *agentdesk.SurveyInfo
 	agent  string
+	// recording is the file of the call's recording, if any.
+	recording string
 }
 
 func (rec *record) event(kind, detail string) { rec.eventAt(time.Now(), kind, detail) }
@@ -35,6 +37,12 @@ func (rec *record) event(kind, detail string) { rec.eventAt(time.Now(), kind, de
 func (rec *record) eventAt(at time.Time, kind, detail string) {
 	rec.mu.Lock()
 	rec.events = append(rec.events, agentdesk.CallEvent{At: at, Kind: kind, Detail: detail})
+	rec.mu.Unlock()
+}
+
+func (rec *record) setRecording(path string) {
+	rec.mu.Lock()
+	rec.recording = path
 	rec.mu.Unlock()
 }
 
@@ -100,6 +108,7 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 	ci.Survey = rec.survey
 	ci.Agent = rec.agent
 	ci.Case = rec.cw.Number()
+	ci.Recording = rec.recording
 	rec.mu.Unlock()
 	return ci
 }
@@ -112,8 +121,7 @@ func (r *registry) live1(id string) *record {
 }
 
 // finish moves a call from live to recent, with its final figures.
-func (r *registry) finish(rec *record) agentdesk.CallInfo {
-	ci := rec.info(true)
+func (r *registry) finish(rec *record, ci agentdesk.CallInfo) {
 	r.mu.Lock()
 	delete(r.live, rec.c.ID)
 	r.recent[r.next] = ci
@@ -122,7 +130,6 @@ func (r *registry) finish(rec *record) agentdesk.CallInfo {
 		r.full = true
 	}
 	r.mu.Unlock()
-	return ci
 }
 
 // Calls lists live calls, then recent ones, newest first.

@@ -16,6 +16,7 @@ import (
 	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/recordings"
 	"github.com/hotline-12345/hotline/sip"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -58,6 +59,8 @@ type Config struct {
 	Agents        []Agent
 	// Cases keeps every call as a work order (工单), opened at the first ring; nil: none.
 	Cases cases.Store
+	// Recordings records bridged calls (caller left, agent right); nil: no recording.
+	Recordings *recordings.Store
 	// Contacts finds where an agent's phone is registered (the SIP registrar).
 	Contacts   func(agentID string) (string, bool)
 	Logger     *slog.Logger
@@ -187,12 +190,15 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	active.Inc()
 	defer func() {
 		active.Dec()
-		ci := s.reg.finish(rec)
+		// The work order is finished before the call shows as ended, so that whoever
+		// sees the end in the API finds the case complete.
+		ci := rec.info(true)
 		end := cases.CallEnd{CallID: c.ID, At: time.Now(), Cause: ci.EndReason}
 		if ci.Survey != nil {
 			end.Survey = satisfaction(ci.Survey.Score, ci.Survey.Scale)
 		}
 		cw.finish(end)
+		s.reg.finish(rec, ci)
 		s.total.WithLabelValues(n.Number, ci.EndReason).Inc()
 		log.Info("call ended", "reason", ci.EndReason, "packets_in", ci.RTP.PacketsIn, "packets_out", ci.RTP.PacketsOut)
 	}()
@@ -210,6 +216,7 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 		return
 	}
 	r := &run{s: s, ctx: ctx, c: c, rec: rec, n: n, flow: flow, log: log, cw: cw}
+	defer r.closeRecording()
 	out, err := flow.Run(ctx, c.Leg, r.ivrOptions())
 	rec.addPath(out.Path)
 	cw.add(cases.EventIVRPath, 0, out.Path)
@@ -255,6 +262,45 @@ type run struct {
 	flow *ivr.Flow
 	log  *slog.Logger
 	cw   *caseWriter
+	// recorder is the call's one stereo recording, started when an agent first answers
+	// and kept across holds, returns to the queue and further agents.
+	recorder    *recordings.Recorder
+	untapCaller func()
+}
+
+// record taps the caller (left) and the other party (right) into the call's recording,
+// starting it at the first bridge; the returned func removes the other party's tap.
+func (r *run) record(other media.Leg) (untap func()) {
+	if r.s.cfg.Recordings == nil {
+		return func() {}
+	}
+	if r.recorder == nil {
+		rec, err := r.s.cfg.Recordings.Start(r.c.ID, time.Now())
+		if err != nil {
+			r.log.Error("call: recording not started; the call goes on", "error", err)
+			return func() {}
+		}
+		r.recorder = rec
+		r.untapCaller = r.c.Leg.Tap(media.FromParty, rec.Left())
+		r.rec.setRecording(rec.Path())
+		r.rec.event("recording", rec.Path())
+	}
+	return other.Tap(media.FromParty, r.recorder.Right())
+}
+
+// closeRecording ends the call's recording and notes it in the work order.
+func (r *run) closeRecording() {
+	if r.recorder == nil {
+		return
+	}
+	r.untapCaller()
+	info, err := r.recorder.Close()
+	if err != nil {
+		r.log.Error("call: recording incomplete", "path", info.Path, "error", err)
+	}
+	r.cw.add(cases.EventRecording, info.Duration.Milliseconds(), map[string]any{
+		"path": info.Path, "duration_ms": info.Duration.Milliseconds(), "bytes": info.Bytes,
+		"dropped_frames": info.Dropped, "paused_ms": info.Paused.Milliseconds()})
 }
 
 func (r *run) ivrOptions() ivr.RunOptions {

@@ -29,8 +29,16 @@ type Config struct {
 	Numbers      []NumberConfig    `yaml:"numbers"`
 	IVR          IVRConfig         `yaml:"ivr"`
 	Destinations map[string]string `yaml:"destinations"`
+	Recordings   RecordingsConfig  `yaml:"recordings"`
 	ACD          acd.Config        `yaml:"acd"`
 	Agents       []AgentConfig     `yaml:"agents"`
+}
+
+type RecordingsConfig struct {
+	// Dir defaults to <data_dir>/recordings.
+	Dir string `yaml:"dir"`
+	// Retention: recordings older than this are removed (0: kept for ever).
+	Retention Duration `yaml:"retention"`
 }
 
 type AgentConfig struct {
@@ -124,6 +132,7 @@ func Defaults() Config {
 		HTTP:         HTTPConfig{Listen: "127.0.0.1:8080"},
 		IVR:          IVRConfig{TransferTimeout: Duration(30 * time.Second)},
 		Destinations: map[string]string{"emergency": "sip:110@127.0.0.1:5090"},
+		Recordings:   RecordingsConfig{Retention: Duration(180 * 24 * time.Hour)},
 		ACD: acd.Config{MaxNoAnswer: 2, Queues: []acd.QueueConfig{
 			{Name: "general", Skill: "general", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second},
 			{Name: "environment", Skill: "environment", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second,
@@ -288,6 +297,9 @@ func (c *Config) Validate(file string) error {
 		if st, err := os.Stat(c.IVR.FlowsDir); err != nil || !st.IsDir() {
 			bad("ivr.flows_dir", "%q is not a folder", c.IVR.FlowsDir)
 		}
+	}
+	if c.Recordings.Retention < 0 {
+		bad("recordings.retention", "must not be negative")
 	}
 	if c.IVR.TransferTimeout < 0 {
 		bad("ivr.transfer_timeout", "must not be negative")

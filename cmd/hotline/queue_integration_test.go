@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,30 @@ import (
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/recordings"
 )
+
+func splitRecording(t *testing.T, path string) (left, right []int16) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var l, r bytes.Buffer
+	if _, err := recordings.Split(f, &l, &r); err != nil {
+		t.Fatal(err)
+	}
+	lw, err := testkit.ReadWAV(&l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := testkit.ReadWAV(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lw.Samples, rw.Samples
+}
 
 func getJSON[T any](t *testing.T, a *app, path string) T {
 	t.Helper()
@@ -50,11 +75,23 @@ func waitEvent(t *testing.T, a *app, kind string, within time.Duration) agentdes
 	return agentdesk.CallInfo{}
 }
 
-// A queued caller is bridged to a SIP agent (a SIPp UAS echoing audio): the caller's tone
-// comes back through the agent; when the agent hangs up the caller hears the survey,
-// presses 1, and the rating is kept with the call (一次一评).
+// bestShare is the largest share of a tone in any 200 ms window of pcm.
+func bestShare(pcm []int16, freq float64) float64 {
+	best := 0.0
+	for i := 0; i+1600 <= len(pcm); i += 800 {
+		best = max(best, media.ToneShare(pcm[i:i+1600], freq))
+	}
+	return best
+}
+
+// A queued caller is bridged to a SIP agent (a SIPp UAS whose audio is a probe speaking
+// 1500 Hz): each hears the other's tone; the call's stereo recording holds the caller on
+// the left and the agent on the right; when the agent hangs up the caller hears the
+// survey, presses 1, and the rating is kept with the call (一次一评) and its work order.
 func TestQueueAgentBridgeSurvey(t *testing.T) {
-	agent := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, RTPEcho: true, Hangup: 3 * time.Second})
+	agentAudio := testkit.NewRTPProbe(t)
+	agentAudio.ReplyWith(0, testkit.Tone(8000, 1500, 0.5, 2*time.Second))
+	agent := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: agentAudio.Port(), Hangup: 3 * time.Second})
 	a := startTestApp(t, func(c *Config) {
 		c.IVR.FlowsDir = "testdata/flows"
 		c.Agents = []AgentConfig{{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5},
@@ -70,13 +107,11 @@ func TestQueueAgentBridgeSurvey(t *testing.T) {
 	if err := probe.SendTone(ctx, rtpAddr, 0, 1000, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	heard := testkit.Audio(probe.Packets())
-	best := 0.0
-	for i := 0; i+1600 <= len(heard); i += 800 {
-		best = max(best, media.ToneShare(heard[i:i+1600], 1000))
+	if share := bestShare(testkit.Audio(probe.Packets()), 1500); share < 0.5 {
+		t.Errorf("the caller did not hear the agent's 1500 Hz (best share %.2f)", share)
 	}
-	if best < 0.5 {
-		t.Errorf("the caller's tone did not come back through the agent (best share %.2f)", best)
+	if share := bestShare(testkit.Audio(agentAudio.Packets()), 1000); share < 0.5 {
+		t.Errorf("the agent did not hear the caller's 1000 Hz (best share %.2f)", share)
 	}
 	waitEvent(t, a, "complete", 10*time.Second)
 	time.Sleep(1500 * time.Millisecond) // into the survey prompt
@@ -94,6 +129,17 @@ func TestQueueAgentBridgeSurvey(t *testing.T) {
 	}
 	if c.Survey == nil || c.Survey.Score != 1 || c.Survey.Scale != 3 {
 		t.Errorf("survey %+v, want score 1 of 3", c.Survey)
+	}
+	// One stereo recording: the caller's tone on the left, the agent's on the right.
+	if c.Recording == "" {
+		t.Fatal("the bridged call was not recorded")
+	}
+	left, right := splitRecording(t, c.Recording)
+	if l, r := bestShare(left, 1000), bestShare(right, 1500); l < 0.5 || r < 0.5 {
+		t.Errorf("recording: caller's tone on the left %.2f, agent's on the right %.2f", l, r)
+	}
+	if l, r := bestShare(left, 1500), bestShare(right, 1000); l > 0.2 || r > 0.2 {
+		t.Errorf("recording: the channels bleed (agent on the left %.2f, caller on the right %.2f)", l, r)
 	}
 	// The call is a work order: its timeline holds the IVR path, the queue, the answer
 	// and the end, and the survey is the case's call score (key 1: satisfied).

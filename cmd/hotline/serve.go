@@ -23,6 +23,7 @@ import (
 	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/ivr"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/recordings"
 	"github.com/hotline-12345/hotline/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,6 +47,58 @@ type app struct {
 	acd       *acd.Dispatcher
 	cases     cases.Store
 	stopSweep context.CancelFunc
+	recs      *recordings.Store
+}
+
+// openRecordings repairs files a crash left and starts the hourly retention sweep.
+func (a *app) openRecordings() error {
+	dir := a.cfg.Recordings.Dir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "recordings")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	if n, err := recordings.Repair(dir, a.log); err != nil {
+		a.log.Warn("recordings: repair", "error", err)
+	} else if n > 0 {
+		a.log.Info("recordings: repaired files left by a crash", "count", n)
+	}
+	a.recs = &recordings.Store{Dir: dir, Log: a.log, Registerer: a.reg}
+	if keep := a.cfg.Recordings.Retention.D(); keep > 0 {
+		a.every(time.Hour, func(context.Context) {
+			if n, err := a.recs.Prune(keep); err != nil {
+				a.log.Warn("recordings: retention", "error", err)
+			} else if n > 0 {
+				a.log.Info("recordings: removed old recordings", "count", n)
+			}
+		})
+	}
+	return nil
+}
+
+// every runs f periodically until shutdown.
+func (a *app) every(d time.Duration, f func(context.Context)) {
+	ctx, stop := context.WithCancel(context.Background())
+	prev := a.stopSweep
+	a.stopSweep = func() {
+		stop()
+		if prev != nil {
+			prev()
+		}
+	}
+	go func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f(ctx)
+			}
+		}
+	}()
 }
 
 // openCases opens the work-order store: PostgreSQL with --db, else the embedded SQLite
@@ -67,24 +120,13 @@ func (a *app) openCases() error {
 	if err != nil {
 		return fmt.Errorf("work orders: %w", err)
 	}
-	sweepCtx, stop := context.WithCancel(context.Background())
-	a.stopSweep = stop
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-sweepCtx.Done():
-				return
-			case now := <-t.C:
-				if notices, err := a.cases.SweepDeadlines(sweepCtx, now); err != nil {
-					a.log.Warn("work orders: deadline sweep", "error", err)
-				} else if len(notices) > 0 {
-					a.log.Info("work orders: deadline notices", "count", len(notices))
-				}
-			}
+	a.every(time.Minute, func(ctx context.Context) {
+		if notices, err := a.cases.SweepDeadlines(ctx, time.Now()); err != nil {
+			a.log.Warn("work orders: deadline sweep", "error", err)
+		} else if len(notices) > 0 {
+			a.log.Info("work orders: deadline notices", "count", len(notices))
 		}
-	}()
+	})
 	return nil
 }
 
@@ -210,6 +252,9 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	if err := a.openCases(); err != nil {
 		return a, err
 	}
+	if err := a.openRecordings(); err != nil {
+		return a, err
+	}
 	var events call.EventSink
 	a.acd, err = acd.New(cfg.ACD, acd.Options{Logger: a.log, Registerer: a.reg, Sink: events.Deliver})
 	if err != nil {
@@ -232,7 +277,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
 		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
-		Cases: a.cases, Calendar: a.cases.Policy().Calendar, Callers: openCases{a.cases},
+		Cases: a.cases, Calendar: a.cases.Policy().Calendar, Callers: openCases{a.cases}, Recordings: a.recs,
 		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Contacts: func(id string) (string, bool) { return a.sip.Contact(id) },
 		Logger: a.log, Registerer: a.reg})
 	if err != nil {
