@@ -195,6 +195,11 @@ func (l *RTPLeg) Start() error {
 	if l.remote.Load() == nil {
 		return errors.New("media: leg started before it was configured")
 	}
+	l.life.Lock()
+	defer l.life.Unlock()
+	if l.closed.Load() {
+		return errors.New("media: leg closed")
+	}
 	if l.started.Swap(true) {
 		return nil
 	}
@@ -286,14 +291,17 @@ func (l *RTPLeg) deliver(d Digit) {
 // Close stops the leg and releases its ports; it is safe to call more than once.
 func (l *RTPLeg) Close() error {
 	l.close1.Do(func() {
+		l.life.Lock()
 		l.closed.Store(true)
-		if l.started.Load() {
+		started := l.started.Load()
+		l.life.Unlock()
+		if started {
 			l.pacer.remove(l, l.start)
 			l.e.m.legs.Dec()
 		}
 		l.conn.Close()
 		l.rtcpConn.Close()
-		if l.started.Load() {
+		if started {
 			<-l.readDone
 		}
 		l.e.ports.put(l.port)
