@@ -85,6 +85,7 @@ type RTPLeg struct {
 	resume    atomic.Bool // the next packet carries the marker bit (start, resume from hold)
 	readDone  chan struct{}
 	close1    sync.Once
+	life      sync.Mutex // orders Start against Close
 
 	// clock side (only the pacer goroutine touches these after Start)
 	start      time.Time
