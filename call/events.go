@@ -23,6 +23,15 @@ func (e *EventSink) Deliver(ev acd.Event) {
 	}
 }
 
+// Callback is the acd.Options.OnCallback.
+func (e *EventSink) Callback(a acd.Assignment) {
+	if s := e.s.Load(); s != nil {
+		s.OnCallback(a)
+		return
+	}
+	_ = a.AgentGone() // before the service exists nothing can dial
+}
+
 // onQueueEvent keeps each queue event with its call, as Asterisk's queue_log would.
 func (s *Service) onQueueEvent(ev acd.Event) {
 	if ev.CallID == "" {

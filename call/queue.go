@@ -60,69 +60,103 @@ func (r *run) enqueue(out ivr.Outcome) {
 		}
 	}()
 	hold, _ := s.audio.HoldMusic()
-	waiting := make(chan struct{})
-	go func() { // digits while waiting: kept for the record
-		for {
-			select {
-			case d := <-c.Leg.Digits():
-				rec.addDigit(d)
-			case <-waiting:
-				return
-			}
-		}
-	}()
-	defer func() {
-		select {
-		case <-waiting:
-		default:
-			close(waiting)
-		}
-	}()
+	c.Leg.SetOutbound(hold)
+	type offer struct {
+		a   acd.Assignment
+		err error
+	}
+	offers := make(chan offer, 1)
+	next := func() { // the next agent for this caller; t.Wait ends when ctx does
+		go func() {
+			a, err := t.Wait()
+			offers <- offer{a, err}
+		}()
+	}
+	next()
+	ann := newAnnouncer(s.cfg.Announce)
+	defer ann.stop()
 	for {
-		c.Leg.SetOutbound(hold)
-		a, err := t.Wait()
-		if err != nil {
-			if ctx.Err() == nil {
-				r.leaveQueue(out, err)
-			}
-			return
-		}
-		contact := s.contactOf(s.agents[a.AgentID])
-		if contact == "" { // no desk phone registered: the agent cannot be rung
-			_ = a.AgentGone()
-			rec.event("agent_unreachable", "agent "+a.AgentID)
-			continue
-		}
-		rec.event("offer", fmt.Sprintf("agent %s after %s", a.AgentID, a.Wait.Round(time.Millisecond)))
-		peer, err := r.ring(a, contact)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			rec.event("no_answer", fmt.Sprintf("agent %s: %v", a.AgentID, err))
-			continue // back at the head of the queue
-		}
-		close(waiting)
-		answered = true
-		rec.event("connect", "agent "+a.AgentID)
-		rec.setAgent(a.AgentID)
-		r.cw.add(cases.EventCallAnswered, time.Since(offered).Milliseconds(), map[string]string{"agent": a.AgentID, "queue": queue})
-		media.Bridge(c.Leg, peer.Leg)
-		untap := r.record(peer.Leg)
-		agentLeft := false
 		select {
 		case <-ctx.Done():
-			_ = peer.Hangup(context.WithoutCancel(ctx))
-		case <-peer.Done():
-			agentLeft = true
+			return
+		case d := <-c.Leg.Digits():
+			if s.cfg.Announce.Callback && s.cfg.CallbackURI != "" && d.Key == callbackKey && c.Caller != "" {
+				if err := t.Callback(c.Caller); err == nil {
+					answered = true // not abandoned: the caller keeps their place as a callback
+					rec.event("callback_requested", "keeps its place in queue "+queue)
+					r.cw.add(cases.EventQueue, 0, map[string]string{"kind": "CALLBACK_REQUESTED", "queue": queue})
+					s.callbackCase(c.ID, r.cw)
+					r.play(out.Language, "callback_confirmed", "goodbye")
+					return
+				} else {
+					r.log.Warn("call: callback refused", "error", err)
+				}
+			}
+			rec.addDigit(d)
+		case <-ann.due():
+			st, err := t.Status()
+			if err == nil && ann.worthSaying(st) {
+				p := s.announcement(out.Language, st)
+				ann.playing = p.Done()
+				c.Leg.SetOutbound(media.Mix(media.Gain(hold, 0.3), p))
+				rec.event("announce", fmt.Sprintf("position %d", st.Position))
+			}
+		case <-ann.ended():
+			ann.playing = nil
+			c.Leg.SetOutbound(hold) // the music went on under the announcement: no restart
+		case o := <-offers:
+			if o.err != nil {
+				if ctx.Err() == nil {
+					r.leaveQueue(out, o.err)
+				}
+				return
+			}
+			a := o.a
+			contact := s.contactOf(s.agents[a.AgentID])
+			if contact == "" { // no desk phone registered: the agent cannot be rung
+				_ = a.AgentGone()
+				rec.event("agent_unreachable", "agent "+a.AgentID)
+				next()
+				continue
+			}
+			rec.event("offer", fmt.Sprintf("agent %s after %s", a.AgentID, a.Wait.Round(time.Millisecond)))
+			peer, err := r.ring(a, contact)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				rec.event("no_answer", fmt.Sprintf("agent %s: %v", a.AgentID, err))
+				next() // back at the head of the queue
+				continue
+			}
+			answered = true
+			rec.event("connect", "agent "+a.AgentID)
+			rec.setAgent(a.AgentID)
+			r.cw.add(cases.EventCallAnswered, time.Since(offered).Milliseconds(), map[string]string{"agent": a.AgentID, "queue": queue})
+			r.talk(a, peer)
+			return
 		}
-		untap()
-		_ = a.Complete()
-		rec.event("complete", "agent "+a.AgentID)
-		if agentLeft && ctx.Err() == nil {
-			r.survey()
-		}
-		return
+	}
+}
+
+// talk bridges the caller and the agent until one hangs up; when the agent does, the
+// caller hears the survey.
+func (r *run) talk(a acd.Assignment, peer *sip.OutboundCall) {
+	ctx := r.ctx
+	media.Bridge(r.c.Leg, peer.Leg)
+	untap := r.record(peer.Leg)
+	agentLeft := false
+	select {
+	case <-ctx.Done():
+		_ = peer.Hangup(context.WithoutCancel(ctx))
+	case <-peer.Done():
+		agentLeft = true
+	}
+	untap()
+	_ = a.Complete()
+	r.rec.event("complete", "agent "+a.AgentID)
+	if agentLeft && ctx.Err() == nil {
+		r.survey()
 	}
 }
 

@@ -59,6 +59,12 @@ type Config struct {
 	Agents        []Agent
 	// Cases keeps every call as a work order (工单), opened at the first ring; nil: none.
 	Cases cases.Store
+	// Announce sets position/wait announcements and the callback offer for waiting callers.
+	Announce Announce
+	// CallbackURI is how a citizen is called back through the trunk, with {number} in it
+	// (e.g. sip:{number}@10.20.0.1:5060); empty: no callbacks. CallbackFrom is the number
+	// the citizen sees (e.g. 12345).
+	CallbackURI, CallbackFrom string
 	// Recordings records bridged calls (caller left, agent right); nil: no recording.
 	Recordings *recordings.Store
 	// Contacts finds where an agent's phone is registered (the SIP registrar).
@@ -79,6 +85,7 @@ type Service struct {
 	surveys  *prometheus.CounterVec
 	agents   map[string]*Agent
 	queueFor map[string]string
+	cb       callbacks
 }
 
 var _ sip.CallHandler = (*Service)(nil)
@@ -112,6 +119,7 @@ func New(cfg Config) (*Service, error) {
 			s.numbers[k] = n
 		}
 	}
+	s.cb.cases = map[string]string{}
 	s.agents = map[string]*Agent{}
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]

@@ -30,8 +30,23 @@ type Config struct {
 	IVR          IVRConfig         `yaml:"ivr"`
 	Destinations map[string]string `yaml:"destinations"`
 	Recordings   RecordingsConfig  `yaml:"recordings"`
+	Queue        QueueConfig       `yaml:"queue"`
+	Callbacks    CallbacksConfig   `yaml:"callbacks"`
 	ACD          acd.Config        `yaml:"acd"`
 	Agents       []AgentConfig     `yaml:"agents"`
+}
+
+type QueueConfig struct {
+	// AnnounceEvery: position and wait announcements over the hold music (0: none).
+	AnnounceEvery    Duration `yaml:"announce_every"`
+	OnlyWhenImproved bool     `yaml:"only_when_improved"`
+}
+
+type CallbacksConfig struct {
+	// URI calls a citizen back through the trunk; {number} is replaced. Empty: no callbacks.
+	URI string `yaml:"uri"`
+	// From is the number the citizen sees.
+	From string `yaml:"from"`
 }
 
 type RecordingsConfig struct {
@@ -133,6 +148,8 @@ func Defaults() Config {
 		IVR:          IVRConfig{TransferTimeout: Duration(30 * time.Second)},
 		Destinations: map[string]string{"emergency": "sip:110@127.0.0.1:5090"},
 		Recordings:   RecordingsConfig{Retention: Duration(180 * 24 * time.Hour)},
+		Queue:        QueueConfig{AnnounceEvery: Duration(45 * time.Second), OnlyWhenImproved: true},
+		Callbacks:    CallbacksConfig{From: "12345"},
 		ACD: acd.Config{MaxNoAnswer: 2, Queues: []acd.QueueConfig{
 			{Name: "general", Skill: "general", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second},
 			{Name: "environment", Skill: "environment", WrapUp: 15 * time.Second, RingTimeout: 20 * time.Second,
@@ -297,6 +314,12 @@ func (c *Config) Validate(file string) error {
 		if st, err := os.Stat(c.IVR.FlowsDir); err != nil || !st.IsDir() {
 			bad("ivr.flows_dir", "%q is not a folder", c.IVR.FlowsDir)
 		}
+	}
+	if c.Queue.AnnounceEvery < 0 || (c.Queue.AnnounceEvery > 0 && c.Queue.AnnounceEvery.D() < 10*time.Second) {
+		bad("queue.announce_every", "must be 0 (off) or at least 10s, got %s", c.Queue.AnnounceEvery.D())
+	}
+	if u := c.Callbacks.URI; u != "" && (!strings.HasPrefix(u, "sip:") || !strings.Contains(u, "{number}")) {
+		bad("callbacks.uri", "%q must be a SIP URI with {number} in it, like sip:{number}@10.20.0.1:5060", u)
 	}
 	if c.Recordings.Retention < 0 {
 		bad("recordings.retention", "must not be negative")

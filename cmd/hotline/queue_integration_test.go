@@ -15,6 +15,7 @@ import (
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/hotline-12345/hotline/recordings"
+	"github.com/hotline-12345/hotline/sip"
 )
 
 func splitRecording(t *testing.T, path string) (left, right []int16) {
@@ -177,6 +178,83 @@ func TestQueueAgentBridgeSurvey(t *testing.T) {
 	for _, want := range []string{"queue", "acd:", "offer", "connect", "complete"} {
 		if !strings.Contains(strings.Join(kinds, " "), want) {
 			t.Errorf("events %v lack %q", kinds, want)
+		}
+	}
+}
+
+// Queued callback that keeps the place: a waiting caller presses 1 and hangs up; when an
+// agent is free, hotline rings the agent, calls the citizen back through the trunk (a
+// SIPp UAS), and bridges them: each hears the other. The case keeps every step.
+func TestQueuedCallback(t *testing.T) {
+	citizenAudio, agentAudio := testkit.NewRTPProbe(t), testkit.NewRTPProbe(t)
+	citizenAudio.ReplyWith(0, testkit.Tone(8000, 700, 0.5, 2*time.Second))
+	agentAudio.ReplyWith(0, testkit.Tone(8000, 1300, 0.5, 2*time.Second))
+	citizen := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: citizenAudio.Port(), Hangup: 3 * time.Second})
+	agent := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: agentAudio.Port()})
+	const number = "13900001111"
+	a := startTestApp(t, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.Callbacks.URI = "sip:{number}@" + citizen.Addr()
+		c.Agents = []AgentConfig{{ID: "1001", Skills: map[string]int{"general": 5}, Contact: "sip:1001@" + agent.Addr()}}
+	}, startHooks{wrap: func(next sip.CallHandler) sip.CallHandler {
+		return sip.CallHandlerFunc(func(ctx context.Context, c *sip.InboundCall) {
+			c.Caller = number // SIPp's From is "sipp"; a carrier sends the citizen's number
+			next.HandleCall(ctx, c)
+		})
+	}})
+	if code, body := postAPI(t, a, "/api/agents/1001/login", ""); code != 200 {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	probe := testkit.NewRTPProbe(t)
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+		MediaPort: probe.Port(), Wait: 30 * time.Second})
+	rtpAddr := liveRTP(t, a, "12345")
+	c := waitEvent(t, a, "queue", 5*time.Second)
+	if err := probe.SendDigits(context.Background(), rtpAddr, 101, "1"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := caller.Wait() // hotline confirms and hangs up
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, res, 1)
+	ended := waitEnded(t, a, 1)[0]
+	if !hasEvent(ended, "callback_requested", "") {
+		t.Fatalf("no callback requested: %+v", ended.Events)
+	}
+	// The agent becomes ready: the callback is placed.
+	if code, body := postAPI(t, a, "/api/agents/1001/ready", ""); code != 200 {
+		t.Fatalf("ready: %d %s", code, body)
+	}
+	if _, err := citizen.Wait(); err != nil { // the citizen answers, talks 3 s, hangs up
+		t.Fatal(err)
+	}
+	if share := bestShare(testkit.Audio(citizenAudio.Packets()), 1300); share < 0.5 {
+		t.Errorf("the citizen did not hear the agent (best share %.2f)", share)
+	}
+	if share := bestShare(testkit.Audio(agentAudio.Packets()), 700); share < 0.5 {
+		t.Errorf("the agent did not hear the citizen (best share %.2f)", share)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var kinds string
+	for time.Now().Before(deadline) {
+		timeline := getJSON[struct {
+			Events []struct {
+				Payload json.RawMessage `json:"payload"`
+			} `json:"events"`
+		}](t, a, "/api/cases/"+c.Case+"/timeline")
+		kinds = ""
+		for _, e := range timeline.Events {
+			kinds += string(e.Payload) + " "
+		}
+		if strings.Contains(kinds, "CALLBACK_COMPLETE") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{"CALLBACK_REQUESTED", "CALLBACK_CONNECTED", "CALLBACK_COMPLETE"} {
+		if !strings.Contains(kinds, want) {
+			t.Errorf("case timeline lacks %s: %s", want, kinds)
 		}
 	}
 }

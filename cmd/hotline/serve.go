@@ -256,7 +256,11 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		return a, err
 	}
 	var events call.EventSink
-	a.acd, err = acd.New(cfg.ACD, acd.Options{Logger: a.log, Registerer: a.reg, Sink: events.Deliver})
+	acdOpts := acd.Options{Logger: a.log, Registerer: a.reg, Sink: events.Deliver}
+	if cfg.Callbacks.URI != "" {
+		acdOpts.OnCallback = events.Callback
+	}
+	a.acd, err = acd.New(cfg.ACD, acdOpts)
 	if err != nil {
 		return a, &ConfigError{File: "acd", Msg: err.Error()}
 	}
@@ -278,6 +282,9 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
 		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
 		Cases: a.cases, Calendar: a.cases.Policy().Calendar, Callers: openCases{a.cases}, Recordings: a.recs,
+		Announce: call.Announce{Every: cfg.Queue.AnnounceEvery.D(), OnlyWhenImproved: cfg.Queue.OnlyWhenImproved,
+			Callback: cfg.Callbacks.URI != ""},
+		CallbackURI: cfg.Callbacks.URI, CallbackFrom: cfg.Callbacks.From,
 		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Contacts: func(id string) (string, bool) { return a.sip.Contact(id) },
 		Logger: a.log, Registerer: a.reg})
 	if err != nil {
