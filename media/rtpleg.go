@@ -52,17 +52,55 @@ type LegStats struct {
 	RemoteLossFrac float64 `json:"remote_reported_loss"`
 }
 
-// RTPLeg is a media.Leg over RTP/AVP with G.711: one local port pair, paced by the shared clock.
+// Transport carries one leg's RTP: a local UDP port pair for SIP legs (the default), or
+// a WebRTC track for a browser's leg, which brings its own security and RTCP.
+type Transport interface {
+	// ReadRTP blocks for the next packet. from is its source address; a transport with a
+	// single peer returns the zero AddrPort, and the leg then does no latching.
+	ReadRTP(b []byte) (n int, from netip.AddrPort, err error)
+	// WriteRTP sends one packet; dst is the latched peer (ignored by single-peer transports).
+	WriteRTP(b []byte, dst netip.AddrPort) error
+	// SinglePeer reports that the transport has exactly one peer and needs no address.
+	SinglePeer() bool
+	Close() error
+}
+
+// udpTransport is the SIP leg's transport: an even RTP port and the RTCP port above it.
+type udpTransport struct {
+	conn, rtcp *net.UDPConn
+	port       int
+	pool       *portPool
+}
+
+func (u *udpTransport) ReadRTP(b []byte) (int, netip.AddrPort, error) {
+	return u.conn.ReadFromUDPAddrPort(b)
+}
+
+func (u *udpTransport) WriteRTP(b []byte, dst netip.AddrPort) error {
+	_, err := u.conn.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
+func (u *udpTransport) SinglePeer() bool { return false }
+
+func (u *udpTransport) Close() error {
+	u.conn.Close()
+	u.rtcp.Close()
+	u.pool.put(u.port)
+	return nil
+}
+
+// RTPLeg is a media.Leg over RTP with G.711, paced by the shared clock: a SIP leg on a
+// local port pair, or (with NewLeg) any other Transport.
 type RTPLeg struct {
-	e        *Engine
-	id       string
-	opts     RTPLegOptions
-	conn     *net.UDPConn
-	rtcpConn *net.UDPConn
-	port     int
-	local    netip.AddrPort
-	pacer    *pacer
-	log      *slog.Logger
+	e     *Engine
+	id    string
+	opts  RTPLegOptions
+	tr    Transport
+	udp   *udpTransport // nil for other transports
+	local netip.AddrPort
+	pacer *pacer
+	log   *slog.Logger
 
 	// signalled parameters, swapped whole on (re-)negotiation
 	remote  atomic.Pointer[Remote]
@@ -77,6 +115,7 @@ type RTPLeg struct {
 	digits    chan Digit
 	dtmfOut   DTMFSender
 	started   atomic.Bool
+	single    bool // the transport has one peer: no latching, no address needed
 	closed    atomic.Bool
 	done      chan struct{}
 	timeout   chan struct{}
@@ -136,9 +175,25 @@ func (e *Engine) NewRTPLeg(opts RTPLegOptions) (*RTPLeg, error) {
 	if err != nil {
 		return nil, err
 	}
+	u := &udpTransport{conn: c, rtcp: rc, port: port, pool: e.ports}
+	l := e.newLeg(opts, u)
+	l.udp = u
+	l.local = netip.AddrPortFrom(e.cfg.BindIP, uint16(port))
+	return l, nil
+}
+
+// NewLeg makes a leg over another transport (a WebRTC track). It is configured and
+// started like an RTP leg; Configure's address is ignored.
+func (e *Engine) NewLeg(opts RTPLegOptions, tr Transport) (*RTPLeg, error) {
+	if e.closed.Load() {
+		return nil, errors.New("media: engine closed")
+	}
+	return e.newLeg(opts, tr), nil
+}
+
+func (e *Engine) newLeg(opts RTPLegOptions, tr Transport) *RTPLeg {
 	l := &RTPLeg{
-		e: e, id: opts.ID, opts: opts, conn: c, rtcpConn: rc, port: port,
-		local:    netip.AddrPortFrom(e.cfg.BindIP, uint16(port)),
+		e: e, id: opts.ID, opts: opts, tr: tr, single: tr.SinglePeer(),
 		log:      e.log.With("call_id", opts.ID),
 		digits:   make(chan Digit, 32),
 		done:     make(chan struct{}),
@@ -158,7 +213,7 @@ func (e *Engine) NewRTPLeg(opts RTPLegOptions) (*RTPLeg, error) {
 	if opts.InbandDTMF {
 		l.inband = &InbandDetector{}
 	}
-	return l, nil
+	return l
 }
 
 // LocalAddr is the RTP address to put in our SDP.
@@ -300,12 +355,10 @@ func (l *RTPLeg) Close() error {
 			l.pacer.remove(l, l.start)
 			l.e.m.legs.Dec()
 		}
-		l.conn.Close()
-		l.rtcpConn.Close()
+		l.tr.Close()
 		if started {
 			<-l.readDone
 		}
-		l.e.ports.put(l.port)
 		close(l.done)
 	})
 	return nil
@@ -314,7 +367,6 @@ func (l *RTPLeg) Close() error {
 // Stats reads the leg's figures.
 func (l *RTPLeg) Stats() LegStats {
 	s := LegStats{
-		Local:          l.local.String(),
 		Codec:          l.Codec().String(),
 		PacketsIn:      l.nIn.Load(),
 		PacketsOut:     l.nOut.Load(),
@@ -325,7 +377,10 @@ func (l *RTPLeg) Stats() LegStats {
 		LatchChanges:   l.nLatch.Load(),
 		RemoteLossFrac: math.Float64frombits(l.remoteLoss.Load()),
 	}
-	if a := l.sendTo.Load(); a != nil {
+	if l.local.IsValid() {
+		s.Local = l.local.String()
+	}
+	if a := l.sendTo.Load(); a != nil && !l.single {
 		s.Remote = a.String()
 	}
 	return s
@@ -410,9 +465,13 @@ func (l *RTPLeg) frame() {
 		l.resume.Store(true)
 		return
 	}
-	dst := l.sendTo.Load()
-	if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
-		return
+	var to netip.AddrPort
+	if !l.single {
+		dst := l.sendTo.Load()
+		if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
+			return
+		}
+		to = *dst
 	}
 	pt := uint8(codec)
 	marker := l.resume.Load()
@@ -435,7 +494,7 @@ func (l *RTPLeg) frame() {
 	binary.BigEndian.PutUint32(pkt[4:], ts)
 	binary.BigEndian.PutUint32(pkt[8:], l.ssrc)
 	l.seq++
-	if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
+	if err := l.tr.WriteRTP(pkt, to); err == nil {
 		l.nOut.Add(1)
 		l.e.m.tx.Inc()
 		l.sentOctets += uint32(len(pkt) - 12)
@@ -447,7 +506,7 @@ func (l *RTPLeg) readLoop() {
 	buf := make([]byte, 1500)
 	var h rtp.Header
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := l.tr.ReadRTP(buf)
 		if err != nil {
 			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -492,6 +551,7 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 		l.latched = false
 	}
 	switch {
+	case l.single: // one peer, no addresses: nothing to latch
 	case !l.latched:
 		l.latched, l.latchAddr, l.latchSSRC, l.lastSeq = true, from, h.SSRC, h.SequenceNumber
 		if cur := l.sendTo.Load(); cur == nil || *cur != from {
@@ -546,8 +606,11 @@ func (l *RTPLeg) drop(c interface{ Inc() }) {
 // rtcp sends a sender report with a reception report, and reads what the peer reported.
 // It runs every few seconds per leg, so it may allocate.
 func (l *RTPLeg) rtcp(r *Remote) {
+	if l.udp == nil { // the transport keeps its own RTCP (WebRTC)
+		return
+	}
 	for {
-		n, ok := recvNonBlocking(l.rtcpConn, l.rtcpBuf[:])
+		n, ok := recvNonBlocking(l.udp.rtcp, l.rtcpBuf[:])
 		if !ok {
 			break
 		}
@@ -602,7 +665,7 @@ func (l *RTPLeg) rtcp(r *Remote) {
 		Source: l.ssrc, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "hotline"}},
 	}}}})
 	if err == nil {
-		_, _ = l.rtcpConn.WriteToUDPAddrPort(b, to)
+		_, _ = l.udp.rtcp.WriteToUDPAddrPort(b, to)
 	}
 }
 
