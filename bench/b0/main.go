@@ -27,7 +27,8 @@ func main() {
 		os.Exit(1)
 	}
 	r := &harness.Report{
-		Title: "B0: machine floor",
+		LoadStart: harness.LoadAverage(),
+		Title:     "B0: machine floor",
 		Method: fmt.Sprintf("one Go process (GOMAXPROCS=%d), 172-byte UDP packets over loopback; "+
 			"CPU from getrusage; send: %d sendto into an unread socket; echo: a window of 32 packets "+
 			"to an echo socket and back (2 sends + 2 receives each); median of %d runs.",

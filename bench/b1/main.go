@@ -60,7 +60,8 @@ func run(rates string, seconds int, hold time.Duration, number, config, results,
 	defer h.Stop()
 
 	r := &harness.Report{
-		Title: "B1: call setup",
+		LoadStart: harness.LoadAverage(),
+		Title:     "B1: call setup",
 		Method: fmt.Sprintf("hotline (config %s) on core 0, GOMAXPROCS=1; SIPp 3.6.1 on core 1 (scenario uac_call: "+
 			"INVITE with PCMU/PCMA offer, 200, ACK, %v talk, BYE) to %s; %d s of calls per rate; "+
 			"INVITE→200 on the wire from a tshark capture of lo (first INVITE to first 200 per Call-ID; SIPp's 1 ms rtd "+

@@ -143,7 +143,8 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 	defer h.Stop()
 
 	r := &harness.Report{
-		Title: "B2: IVR playback capacity and pacing",
+		LoadStart: harness.LoadAverage(),
+		Title:     "B2: IVR playback capacity and pacing",
 		Method: fmt.Sprintf("hotline (config %s) on core 0, GOMAXPROCS=1; SIPp 3.6.1 on core 1 ramps calls to %s at %v calls/s, "+
 			"each looping 10 s of speech as 20 ms PCMU (%s); %d probe calls send their own PCMU from an RTP probe and measure the "+
 			"server's stream (arrival gaps, loopback); a %v window once each step is up: server CPU from /proc/PID/stat, "+

@@ -160,13 +160,34 @@ func Machine() string {
 	}
 	// The load average says whether anything else competed for the cores: figures
 	// taken with it well above 2 on this 2-core machine are not comparable.
-	load := "?"
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			load = f[0]
+	load := LoadAverage()
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s, commit %s, load average %s", model, machineCores(), kernel, runtime.Version(), commit, load)
+}
+
+// machineCores counts the machine's CPUs; runtime.NumCPU reports only the ones
+// this process may use, which is 1 under taskset.
+func machineCores() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "processor") {
+			n++
 		}
 	}
-	return fmt.Sprintf("%s, %d cores, Linux %s, %s, commit %s, load average %s", model, runtime.NumCPU(), kernel, runtime.Version(), commit, load)
+	return max(n, 1)
+}
+
+// LoadAverage is the 1-minute load average, as text.
+func LoadAverage() string {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			return f[0]
+		}
+	}
+	return "?"
 }
 
 // Row is one line of the summary table that bench/run prints.
@@ -176,10 +197,11 @@ type Row struct {
 
 // Report collects a benchmark's rows and free-form detail for RESULTS.md.
 type Report struct {
-	Title  string
-	Method string
-	Rows   []Row
-	Detail bytes.Buffer
+	Title     string
+	Method    string
+	LoadStart string // load average when the run began (Machine gives it at the end)
+	Rows      []Row
+	Detail    bytes.Buffer
 }
 
 // Add appends a summary row.
@@ -223,7 +245,11 @@ func (r *Report) Finish(stdout io.Writer, resultsFile, tableFile string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f, "\n## %s — %s\n\nMachine: %s.\n\nMethod: %s\n\n%s", r.Title, time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine(), r.Method, r.Markdown())
+	start := ""
+	if r.LoadStart != "" {
+		start = " (" + r.LoadStart + " at the start)"
+	}
+	fmt.Fprintf(f, "\n## %s — %s\n\nMachine: %s%s.\n\nMethod: %s\n\n%s", r.Title, time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine(), start, r.Method, r.Markdown())
 	if r.Detail.Len() > 0 {
 		fmt.Fprintf(f, "\n```\n%s```\n", r.Detail.String())
 	}
