@@ -31,11 +31,12 @@ func FreeUDPPortPair(t testing.TB) (rtp, rtcp int) {
 }
 
 // freePorts finds base such that base..base+n-1 are all free (UDP and TCP) and base
-// is a multiple of align. It probes random ports above the usual ephemeral range
-// start so that kernel-chosen ports of other sockets rarely collide.
+// is a multiple of align. It probes random ports in 10000-19999: below hotline's
+// default RTP range (20000-29999) and the kernel's ephemeral range (32768-60999),
+// so that ports the server or the kernel hand out rarely collide with ours.
 func freePorts(n, align int) (int, error) {
 	for range 200 {
-		base := 20000 + rand.IntN(30000)
+		base := 10000 + rand.IntN(10000-n)
 		base -= base % align
 		ok := true
 		var held []interface{ Close() error }
