@@ -19,26 +19,33 @@ import (
 
 // CallInfo is one live or recent call, as the calls API shows it.
 type CallInfo struct {
-	ID         string          `json:"id"`
-	SIPCallID  string          `json:"sip_call_id"`
-	Caller     string          `json:"caller"`
-	CallerName string          `json:"caller_name,omitempty"`
-	Dialled    string          `json:"dialled"`
-	Line       string          `json:"line,omitempty"` // the name of the dialled number
-	Trunk      string          `json:"trunk"`
-	State      string          `json:"state"` // ringing, answered, ended
-	Received   time.Time       `json:"received_at"`
-	Answered   *time.Time      `json:"answered_at,omitempty"`
-	Ended      *time.Time      `json:"ended_at,omitempty"`
-	EndReason  string          `json:"end_reason,omitempty"`
-	OnHold     bool            `json:"on_hold"`
-	RTP        *media.LegStats `json:"rtp,omitempty"`
-	Paths      []any           `json:"ivr_paths,omitempty"` // IVR paths (intake, survey), as the ivr package records them
-	Digits     []DigitInfo     `json:"digits,omitempty"`    // keys pressed outside any IVR flow
-	Events     []CallEvent     `json:"events,omitempty"`
-	Survey     *SurveyInfo     `json:"survey,omitempty"`
-	Agent      string          `json:"agent,omitempty"` // the agent who took the call
-	Case       string          `json:"case,omitempty"`  // the work order's number
+	ID              string          `json:"id"`
+	SIPCallID       string          `json:"sip_call_id"`
+	Caller          string          `json:"caller"`
+	CallerName      string          `json:"caller_name,omitempty"`
+	Dialled         string          `json:"dialled"`
+	Line            string          `json:"line,omitempty"` // the name of the dialled number
+	Trunk           string          `json:"trunk"`
+	State           string          `json:"state"` // ringing, answered, ended
+	Received        time.Time       `json:"received_at"`
+	Answered        *time.Time      `json:"answered_at,omitempty"`
+	Ended           *time.Time      `json:"ended_at,omitempty"`
+	EndReason       string          `json:"end_reason,omitempty"`
+	OnHold          bool            `json:"on_hold"`
+	RTP             *media.LegStats `json:"rtp,omitempty"`
+	Paths           []any           `json:"ivr_paths,omitempty"` // IVR paths (intake, survey), as the ivr package records them
+	Digits          []DigitInfo     `json:"digits,omitempty"`    // keys pressed outside any IVR flow
+	Events          []CallEvent     `json:"events,omitempty"`
+	Survey          *SurveyInfo     `json:"survey,omitempty"`
+	Agent           string          `json:"agent,omitempty"` // the agent who took the call
+	Case            string          `json:"case,omitempty"`  // the work order's number
+	Recording       string          `json:"recording,omitempty"`
+	RecordingPaused bool            `json:"recording_paused,omitempty"`
+}
+
+// RecordingControl pauses and resumes a live call's recording; a CallDirectory may offer it.
+type RecordingControl interface {
+	SetRecordingPaused(callID string, paused bool) error
 }
 
 // CallEvent is one step of a call outside the IVR: queued, transferred, answered …
@@ -95,6 +102,7 @@ func (s *Server) Handler() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/calls/{id}", s.getCall)
+	api.HandleFunc("POST /api/calls/{id}/recording", s.pauseRecording)
 	if s.ReloadFlows != nil {
 		api.HandleFunc("POST /api/flows/reload", func(w http.ResponseWriter, r *http.Request) {
 			if err := s.ReloadFlows(); err != nil {
@@ -170,6 +178,27 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteError(w, http.StatusNotFound, "no call with id "+id)
+}
+
+// pauseRecording: POST /api/calls/{id}/recording {"paused": true|false}.
+func (s *Server) pauseRecording(w http.ResponseWriter, r *http.Request) {
+	rc, ok := s.Calls.(RecordingControl)
+	if !ok {
+		WriteError(w, http.StatusNotFound, "recording control is not available")
+		return
+	}
+	var body struct {
+		Paused *bool `json:"paused"`
+	}
+	if err := decodeBody(r, &body); err != nil || body.Paused == nil {
+		WriteError(w, http.StatusBadRequest, `send {"paused": true} or {"paused": false}`)
+		return
+	}
+	if err := rc.SetRecordingPaused(r.PathValue("id"), *body.Paused); err != nil {
+		WriteError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]bool{"paused": *body.Paused})
 }
 
 // WriteJSON writes v as JSON with the status.

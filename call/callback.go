@@ -19,18 +19,21 @@ import (
 // callback's outcome lands in the same case.
 type callbacks struct {
 	mu    sync.Mutex
-	cases map[string]string // call id → case id
+	cases map[string]*caseWriter // call id → the call's work order (its id is known once open)
 }
 
 func (s *Service) callbackCase(callID string, cw *caseWriter) {
 	if cw == nil {
 		return
 	}
-	cw.mu.Lock()
-	id := cw.id
-	cw.mu.Unlock()
 	s.cb.mu.Lock()
-	s.cb.cases[callID] = id
+	s.cb.cases[callID] = cw
+	s.cb.mu.Unlock()
+}
+
+func (s *Service) forgetCallbackCase(callID string) {
+	s.cb.mu.Lock()
+	delete(s.cb.cases, callID)
 	s.cb.mu.Unlock()
 }
 
@@ -43,8 +46,14 @@ func (s *Service) OnCallback(a acd.Assignment) { go s.callback(a) }
 func (s *Service) callback(a acd.Assignment) {
 	log := s.log.With("call_id", a.CallID, "agent_id", a.AgentID, "attempt", a.Attempt)
 	s.cb.mu.Lock()
-	caseID := s.cb.cases[a.CallID]
+	cw := s.cb.cases[a.CallID]
 	s.cb.mu.Unlock()
+	caseID := ""
+	if cw != nil {
+		cw.mu.Lock()
+		caseID = cw.id
+		cw.mu.Unlock()
+	}
 	note := func(kind string, value int64, detail map[string]any) {
 		detail["kind"] = kind
 		detail["attempt"] = a.Attempt
@@ -123,9 +132,7 @@ func (s *Service) callback(a acd.Assignment) {
 	}
 	_ = a.Complete()
 	note("CALLBACK_COMPLETE", 0, map[string]any{"agent": a.AgentID})
-	s.cb.mu.Lock()
-	delete(s.cb.cases, a.CallID)
-	s.cb.mu.Unlock()
+	s.forgetCallbackCase(a.CallID)
 }
 
 // dialWithin places a call for an assignment, giving up when the ACD withdraws the offer.

@@ -53,9 +53,13 @@ func (r *run) enqueue(out ivr.Outcome) {
 		r.leaveQueue(out, err)
 		return
 	}
-	answered := false
+	s.callbackCase(c.ID, r.cw) // a missed call (漏接回拨) is called back into the same case
+	answered, calledBack := false, false
 	defer func() {
-		if !answered && ctx.Err() != nil { // the caller hung up while waiting
+		if answered {
+			s.forgetCallbackCase(c.ID)
+		}
+		if !answered && !calledBack && ctx.Err() != nil { // the caller hung up while waiting
 			r.cw.add(cases.EventCallAbandoned, time.Since(offered).Milliseconds(), map[string]string{"queue": queue})
 		}
 	}()
@@ -82,10 +86,9 @@ func (r *run) enqueue(out ivr.Outcome) {
 		case d := <-c.Leg.Digits():
 			if s.cfg.Announce.Callback && s.cfg.CallbackURI != "" && d.Key == callbackKey && c.Caller != "" {
 				if err := t.Callback(c.Caller); err == nil {
-					answered = true // not abandoned: the caller keeps their place as a callback
+					calledBack = true // not abandoned: the caller keeps their place as a callback
 					rec.event("callback_requested", "keeps its place in queue "+queue)
 					r.cw.add(cases.EventQueue, 0, map[string]string{"kind": "CALLBACK_REQUESTED", "queue": queue})
-					s.callbackCase(c.ID, r.cw)
 					r.play(out.Language, "callback_confirmed", "goodbye")
 					return
 				} else {

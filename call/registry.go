@@ -6,6 +6,7 @@ import (
 
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/recordings"
 	"github.com/hotline-12345/hotline/sip"
 )
 
@@ -30,6 +31,7 @@ type record struct {
 	agent  string
 	// recording is the file of the call's recording, if any.
 	recording string
+	recorder  *recordings.Recorder
 }
 
 func (rec *record) event(kind, detail string) { rec.eventAt(time.Now(), kind, detail) }
@@ -40,9 +42,9 @@ func (rec *record) eventAt(at time.Time, kind, detail string) {
 	rec.mu.Unlock()
 }
 
-func (rec *record) setRecording(path string) {
+func (rec *record) setRecorder(r *recordings.Recorder) {
 	rec.mu.Lock()
-	rec.recording = path
+	rec.recorder, rec.recording = r, r.Path()
 	rec.mu.Unlock()
 }
 
@@ -109,6 +111,7 @@ func (rec *record) info(ended bool) agentdesk.CallInfo {
 	ci.Agent = rec.agent
 	ci.Case = rec.cw.Number()
 	ci.Recording = rec.recording
+	ci.RecordingPaused = rec.recorder != nil && rec.recorder.Paused()
 	rec.mu.Unlock()
 	return ci
 }

@@ -119,7 +119,7 @@ func New(cfg Config) (*Service, error) {
 			s.numbers[k] = n
 		}
 	}
-	s.cb.cases = map[string]string{}
+	s.cb.cases = map[string]*caseWriter{}
 	s.agents = map[string]*Agent{}
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]
@@ -156,6 +156,31 @@ func (s *Service) number(dialled string) *Number {
 		return n
 	}
 	return s.numbers[strings.TrimPrefix(dialled, "+86")]
+}
+
+// ErrNoRecording is returned for a call that is not live or not being recorded.
+var ErrNoRecording = errors.New("call: no live recording for this call")
+
+// SetRecordingPaused pauses or resumes a live call's recording (an agent protecting a
+// citizen's card number); paused time is silence in the one file.
+func (s *Service) SetRecordingPaused(callID string, paused bool) error {
+	rec := s.reg.live1(callID)
+	if rec == nil {
+		return ErrNoRecording
+	}
+	rec.mu.Lock()
+	r := rec.recorder
+	rec.mu.Unlock()
+	if r == nil {
+		return ErrNoRecording
+	}
+	if paused {
+		r.Pause()
+	} else {
+		r.Resume()
+	}
+	rec.event("recording", fmt.Sprintf("paused %v", paused))
+	return nil
 }
 
 // Calls lists live and recent calls for the API.
@@ -290,7 +315,7 @@ func (r *run) record(other media.Leg) (untap func()) {
 		}
 		r.recorder = rec
 		r.untapCaller = r.c.Leg.Tap(media.FromParty, rec.Left())
-		r.rec.setRecording(rec.Path())
+		r.rec.setRecorder(rec)
 		r.rec.event("recording", rec.Path())
 	}
 	return other.Tap(media.FromParty, r.recorder.Right())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,55 @@ func TestQueuedCallback(t *testing.T) {
 		if !strings.Contains(kinds, want) {
 			t.Errorf("case timeline lacks %s: %s", want, kinds)
 		}
+	}
+}
+
+// The agent pauses the recording for a moment (a card number): that stretch of the one
+// file is silence on both channels, and the recording goes on after it.
+func TestRecordingPause(t *testing.T) {
+	agentAudio := testkit.NewRTPProbe(t)
+	agentAudio.ReplyWith(0, testkit.Tone(8000, 1500, 0.5, 2*time.Second))
+	agent := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: agentAudio.Port(), Hangup: 4 * time.Second})
+	a := startTestApp(t, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.Agents = []AgentConfig{{ID: "1001", Skills: map[string]int{"general": 5}, Contact: "sip:1001@" + agent.Addr(), AutoReady: true}}
+	})
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 6 * time.Second})
+	c := waitEvent(t, a, "connect", 10*time.Second)
+	time.Sleep(time.Second)
+	if code, body := postAPI(t, a, "/api/calls/"+c.ID+"/recording", `{"paused": true}`); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	time.Sleep(time.Second)
+	if code, body := postAPI(t, a, "/api/calls/"+c.ID+"/recording", `{"paused": false}`); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	if code, _ := postAPI(t, a, "/api/calls/"+c.ID+"/recording", `{"pause": 1}`); code != 400 {
+		t.Errorf("a malformed body: %d, want 400", code)
+	}
+	if code, _ := postAPI(t, a, "/api/calls/nope/recording", `{"paused": true}`); code != 404 {
+		t.Errorf("an unknown call: %d, want 404", code)
+	}
+	if _, err := caller.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ended := waitEnded(t, a, 1)[0]
+	_, right := splitRecording(t, ended.Recording)
+	// The agent channel, in 200 ms windows: T tone, s silence, ? other. The pause must be a
+	// run of silence with the agent's tone on both sides of it.
+	var pattern strings.Builder
+	for i := 0; i+1600 <= len(right); i += 1600 {
+		w := right[i : i+1600]
+		switch {
+		case media.ToneShare(w, 1500) > 0.5:
+			pattern.WriteByte('T')
+		case testkit.RMS(w) < 30:
+			pattern.WriteByte('s')
+		default:
+			pattern.WriteByte('?')
+		}
+	}
+	if !regexp.MustCompile(`T[s?]*sss[s?]*T`).MatchString(pattern.String()) {
+		t.Errorf("agent channel %s: no paused stretch inside the talk", pattern.String())
 	}
 }
