@@ -388,6 +388,8 @@ func (r *run) transfer(out ivr.Outcome) {
 	rec.event("transfer_answered", out.Destination)
 	r.cw.add(cases.EventCallTransferred, 0, map[string]string{"destination": out.Destination, "uri": uri})
 	media.Bridge(c.Leg, peer.Leg)
+	untap := r.record(peer.Leg) // a transfer is part of the call's one recording
+	defer untap()
 	select {
 	case <-ctx.Done():
 		_ = peer.Hangup(context.WithoutCancel(ctx))
