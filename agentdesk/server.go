@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -119,6 +120,9 @@ func (s *Server) Handler() http.Handler {
 		api.Handle("/api/cases", s.Cases)
 		api.Handle("/api/cases/", s.Cases)
 	}
+	// Profiles for operators chasing CPU or memory, behind the admin token.
+	api.HandleFunc("GET /api/debug/pprof/", pprof.Index)
+	api.HandleFunc("GET /api/debug/pprof/profile", pprof.Profile)
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

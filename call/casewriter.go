@@ -26,7 +26,7 @@ type caseWriter struct {
 
 // caseEvents bounds how many events of one call wait for the store; past it, events are
 // dropped and logged rather than holding up the call.
-const caseEvents = 256
+const caseEvents = 32
 
 func openCase(store cases.Store, ci cases.CallInfo, log *slog.Logger) *caseWriter {
 	w := &caseWriter{store: store, log: log, events: make(chan cases.Event, caseEvents), done: make(chan struct{})}
