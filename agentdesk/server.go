@@ -121,8 +121,8 @@ func (s *Server) Handler() http.Handler {
 		api.Handle("/api/cases/", s.Cases)
 	}
 	// Profiles for operators chasing CPU or memory, behind the admin token.
-	api.HandleFunc("GET /api/debug/pprof/", pprof.Index)
-	api.HandleFunc("GET /api/debug/pprof/profile", pprof.Profile)
+	api.Handle("GET /api/debug/pprof/", http.StripPrefix("/api", http.HandlerFunc(pprof.Index)))
+	api.Handle("GET /api/debug/pprof/profile", http.StripPrefix("/api", http.HandlerFunc(pprof.Profile)))
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
