@@ -133,6 +133,18 @@ type SIPpResult struct {
 	Elapsed    time.Duration
 }
 
+// String summarises the result for a log line.
+func (r SIPpResult) String() string {
+	s := fmt.Sprintf("exit %d: %d created, %d successful, %d failed", r.ExitCode, r.Created, r.Successful, r.Failed)
+	if len(r.FailedBy) > 0 {
+		s += fmt.Sprintf(" %v", r.FailedBy)
+	}
+	if r.Retransmissions > 0 {
+		s += fmt.Sprintf(", %d retransmissions", r.Retransmissions)
+	}
+	return s + fmt.Sprintf(" in %v", r.Elapsed.Round(time.Millisecond))
+}
+
 // SIPp is a running SIPp process (see StartSIPp).
 type SIPp struct {
 	Port      int // SIP port on 127.0.0.1

@@ -23,6 +23,9 @@ func TestSIPpCallToUAS(t *testing.T) {
 	if len(res.SetupTimes) != 3 {
 		t.Fatalf("setup times: %v", res.SetupTimes)
 	}
+	if s := res.String(); !strings.HasPrefix(s, "exit 0: 3 created, 3 successful, 0 failed") {
+		t.Fatalf("String: %s", s)
+	}
 	ures, err := uas.Wait()
 	if err != nil || ures.Successful != 3 {
 		t.Fatalf("uas: %v, %d ok\n%s", err, ures.Successful, ures.Output)
