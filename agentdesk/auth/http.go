@@ -55,6 +55,16 @@ type failure struct {
 	msg    string
 	csrf   bool // refused by the CSRF or origin check: audited
 	clear  bool // the cookie names no live session: clear it
+	user   User // who the session belongs to, for the audit line
+}
+
+// resolution is what Middleware found, kept in the context so that Require does not
+// look again (a session that expired is deleted on the first look).
+type resolutionKey struct{}
+
+type resolution struct {
+	id *identity
+	f  *failure
 }
 
 func unsafeMethod(m string) bool {
@@ -66,6 +76,9 @@ func unsafeMethod(m string) bool {
 func (a *Auth) resolve(r *http.Request) (*identity, *failure) {
 	if id, ok := r.Context().Value(ctxKey{}).(*identity); ok && id != nil {
 		return id, nil
+	}
+	if res, ok := r.Context().Value(resolutionKey{}).(resolution); ok {
+		return res.id, res.f
 	}
 	ip := a.o.ClientIP(r)
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -104,11 +117,11 @@ func (a *Auth) resolve(r *http.Request) (*identity, *failure) {
 	}
 	if unsafeMethod(r.Method) && r.URL.Path != loginPath {
 		if !a.sameOrigin(r) {
-			return nil, &failure{status: http.StatusForbidden, msg: "cross-origin request refused", csrf: true}
+			return nil, &failure{status: http.StatusForbidden, msg: "cross-origin request refused", csrf: true, user: u}
 		}
 		tok := r.Header.Get(CSRFHeader)
 		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.CSRF)) != 1 {
-			return nil, &failure{status: http.StatusForbidden, msg: "missing or wrong " + CSRFHeader + " header", csrf: true}
+			return nil, &failure{status: http.StatusForbidden, msg: "missing or wrong " + CSRFHeader + " header", csrf: true, user: u}
 		}
 	}
 	a.sessions.Touch(c.Value, now)
@@ -149,7 +162,7 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, f *failure) {
 	}
 	if f.csrf {
 		a.m.csrf.Inc()
-		_ = a.Audit(r.Context(), Entry{IP: a.o.ClientIP(r), Action: ActionCSRF, Target: r.Method + " " + r.URL.Path,
+		_ = a.Audit(r.Context(), Entry{User: f.user.ID, Role: f.user.Role, IP: a.o.ClientIP(r), Action: ActionCSRF, Target: r.Method + " " + r.URL.Path,
 			Result: ResultDenied, Detail: f.msg + originDetail(r)})
 	}
 	writeError(w, f.status, f.msg)
@@ -174,6 +187,7 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), ipKey{}, a.o.ClientIP(r))
+		ctx = context.WithValue(ctx, resolutionKey{}, resolution{id, f})
 		if id != nil {
 			ctx = context.WithValue(ctx, ctxKey{}, id)
 		}
