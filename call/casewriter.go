@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,56 +11,118 @@ import (
 	"github.com/hotline-12345/hotline/cases"
 )
 
-// caseWriter keeps one call's work order: it opens the case at the first ring and appends
-// the call's events in order, on its own goroutine, so that the call never waits for the
-// database (the store itself spools writes while the database is away).
+// caseWriters keep every call's work order off the calls' goroutines: a call's case is
+// opened at the first ring and its events appended in order by one of a few workers (a
+// call always goes to the same one), so a call never waits for the database (the store
+// itself spools writes while the database is away), and a thousand calls cost a handful
+// of goroutines, not a thousand.
+type caseWriters struct {
+	store cases.Store
+	log   *slog.Logger
+	jobs  []chan caseJob
+	wg    sync.WaitGroup
+}
+
+type caseJob struct {
+	w   *caseWriter
+	ci  *cases.CallInfo // open
+	ev  *cases.Event    // append
+	end *cases.CallEnd  // finish
+}
+
+// caseWorkers and caseBacklog size the pool; past the backlog, events are dropped and
+// logged rather than holding up a call.
+const (
+	caseWorkers = 4
+	caseBacklog = 4096
+)
+
+func newCaseWriters(store cases.Store, log *slog.Logger) *caseWriters {
+	p := &caseWriters{store: store, log: log}
+	for i := 0; i < caseWorkers; i++ {
+		ch := make(chan caseJob, caseBacklog)
+		p.jobs = append(p.jobs, ch)
+		p.wg.Add(1)
+		go p.work(ch)
+	}
+	return p
+}
+
+// close stops the workers once their backlogs are written, and waits for them.
+func (p *caseWriters) close() {
+	for _, ch := range p.jobs {
+		close(ch)
+	}
+	p.wg.Wait()
+}
+
+func (p *caseWriters) work(jobs <-chan caseJob) {
+	defer p.wg.Done()
+	ctx := context.Background()
+	for j := range jobs {
+		w := j.w
+		switch {
+		case j.ci != nil:
+			cs, err := p.store.OpenForCall(ctx, *j.ci)
+			if err != nil {
+				w.log.Error("call: no work order for this call", "error", err)
+				continue
+			}
+			w.mu.Lock()
+			w.id, w.number = cs.ID, cs.Number
+			w.mu.Unlock()
+		case j.ev != nil:
+			if id := w.caseID(); id != "" {
+				if err := p.store.AppendEvents(ctx, id, []cases.Event{*j.ev}); err != nil {
+					w.log.Error("call: case event lost", "case_id", id, "type", j.ev.Type, "error", err)
+				}
+			}
+		case j.end != nil:
+			if id := w.caseID(); id != "" {
+				if err := p.store.FinishCall(ctx, id, *j.end); err != nil {
+					w.log.Error("call: finishing the work order", "case_id", id, "error", err)
+				}
+			}
+			close(w.done)
+		}
+	}
+}
+
+// caseWriter is one call's work order.
 type caseWriter struct {
-	store  cases.Store
-	log    *slog.Logger
-	events chan cases.Event
-	done   chan struct{}
+	p    *caseWriters
+	jobs chan<- caseJob
+	log  *slog.Logger
+	done chan struct{}
 
 	mu     sync.Mutex
 	id     string
 	number string
 }
 
-// caseEvents bounds how many events of one call wait for the store; past it, events are
-// dropped and logged rather than holding up the call.
-const caseEvents = 32
-
-func openCase(store cases.Store, ci cases.CallInfo, log *slog.Logger) *caseWriter {
-	w := &caseWriter{store: store, log: log, events: make(chan cases.Event, caseEvents), done: make(chan struct{})}
-	go w.run(ci)
+// open queues the opening of a call's case.
+func (p *caseWriters) open(ci cases.CallInfo, log *slog.Logger) *caseWriter {
+	h := fnv.New32a()
+	h.Write([]byte(ci.CallID))
+	w := &caseWriter{p: p, jobs: p.jobs[h.Sum32()%uint32(len(p.jobs))], log: log, done: make(chan struct{})}
+	w.send(caseJob{w: w, ci: &ci})
 	return w
 }
 
-func (w *caseWriter) run(ci cases.CallInfo) {
-	defer close(w.done)
-	ctx := context.Background()
-	cs, err := w.store.OpenForCall(ctx, ci)
-	if err != nil {
-		w.log.Error("call: no work order for this call", "error", err)
-		for range w.events { // keep the call's sends from blocking
-		}
-		return
+func (w *caseWriter) send(j caseJob) bool {
+	select {
+	case w.jobs <- j:
+		return true
+	default:
+		w.log.Error("call: work-order backlog full; write dropped")
+		return false
 	}
+}
+
+func (w *caseWriter) caseID() string {
 	w.mu.Lock()
-	w.id, w.number = cs.ID, cs.Number
-	w.mu.Unlock()
-	for ev := range w.events {
-		if ev.Type == cases.EventCallEnded {
-			var end cases.CallEnd
-			_ = json.Unmarshal(ev.Payload, &end)
-			if err := w.store.FinishCall(ctx, cs.ID, end); err != nil {
-				w.log.Error("call: finishing the work order", "case_id", cs.ID, "error", err)
-			}
-			continue
-		}
-		if err := w.store.AppendEvents(ctx, cs.ID, []cases.Event{ev}); err != nil {
-			w.log.Error("call: case event lost", "case_id", cs.ID, "type", ev.Type, "error", err)
-		}
-	}
+	defer w.mu.Unlock()
+	return w.id
 }
 
 // Number is the case number, "" until the case is open.
@@ -85,11 +148,7 @@ func (w *caseWriter) add(typ cases.EventType, value int64, payload any) {
 		}
 		ev.Payload = b
 	}
-	select {
-	case w.events <- ev:
-	default:
-		w.log.Error("call: case events backlog full; event dropped", "type", typ)
-	}
+	w.send(caseJob{w: w, ev: &ev})
 }
 
 // finish closes the call part of the case and waits (bounded) for the writes to land.
@@ -97,13 +156,9 @@ func (w *caseWriter) finish(end cases.CallEnd) {
 	if w == nil {
 		return
 	}
-	b, _ := json.Marshal(end)
-	select {
-	case w.events <- cases.Event{Type: cases.EventCallEnded, Payload: b}:
-	default:
-		w.log.Error("call: case events backlog full; call end not written")
+	if !w.send(caseJob{w: w, end: &end}) {
+		return
 	}
-	close(w.events)
 	select {
 	case <-w.done:
 	case <-time.After(10 * time.Second):

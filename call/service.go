@@ -86,6 +86,7 @@ type Service struct {
 	agents   map[string]*Agent
 	queueFor map[string]string
 	cb       callbacks
+	writers  *caseWriters // nil without a case store
 }
 
 var _ sip.CallHandler = (*Service)(nil)
@@ -120,6 +121,9 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	s.cb.cases = map[string]*caseWriter{}
+	if cfg.Cases != nil {
+		s.writers = newCaseWriters(cfg.Cases, cfg.Logger)
+	}
 	s.agents = map[string]*Agent{}
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]
@@ -146,6 +150,14 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// Close stops the work-order writers after their backlog is written; call it after the
+// SIP server has drained.
+func (s *Service) Close() {
+	if s.writers != nil {
+		s.writers.close()
+	}
 }
 
 // Known reports whether the dialled number is served (else the SIP side answers 404).
@@ -215,8 +227,8 @@ func (s *Service) HandleCall(ctx context.Context, c *sip.InboundCall) {
 	}
 	log := s.log.With("call_id", c.ID, "caller", c.Caller, "dialled", c.Dialled)
 	var cw *caseWriter
-	if s.cfg.Cases != nil {
-		cw = openCase(s.cfg.Cases, caseCallInfo(c, n), log)
+	if s.writers != nil {
+		cw = s.writers.open(caseCallInfo(c, n), log)
 	}
 	rec := s.reg.add(c, n.Name, cw)
 	active := s.active.WithLabelValues(n.Number)

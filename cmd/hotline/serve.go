@@ -373,6 +373,9 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 	if a.acd != nil {
 		_ = a.acd.Close()
 	}
+	if a.calls != nil {
+		a.calls.Close()
+	}
 	if a.engine != nil {
 		a.engine.Close()
 	}
