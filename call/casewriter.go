@@ -21,6 +21,10 @@ type caseWriters struct {
 	log   *slog.Logger
 	jobs  []chan caseJob
 	wg    sync.WaitGroup
+	// mu orders sends against close: a call still ending after shutdown loses its last
+	// writes (logged) instead of panicking on a closed channel.
+	mu     sync.RWMutex
+	closed bool
 }
 
 type caseJob struct {
@@ -50,9 +54,12 @@ func newCaseWriters(store cases.Store, log *slog.Logger) *caseWriters {
 
 // close stops the workers once their backlogs are written, and waits for them.
 func (p *caseWriters) close() {
+	p.mu.Lock()
+	p.closed = true
 	for _, ch := range p.jobs {
 		close(ch)
 	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -110,6 +117,12 @@ func (p *caseWriters) open(ci cases.CallInfo, log *slog.Logger) *caseWriter {
 }
 
 func (w *caseWriter) send(j caseJob) bool {
+	w.p.mu.RLock()
+	defer w.p.mu.RUnlock()
+	if w.p.closed {
+		w.log.Error("call: work-order writer closed; write dropped")
+		return false
+	}
 	select {
 	case w.jobs <- j:
 		return true
