@@ -1,0 +1,708 @@
+package agentdesk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hotline-12345/hotline/media"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+)
+
+// spRig is a softphone server on httptest; the agent is named by ?agent=.
+type spRig struct {
+	t   *testing.T
+	sp  *Softphones
+	srv *httptest.Server
+	e   *media.Engine
+
+	mu      sync.Mutex
+	events  []string // "hangup agent call", "vanish agent call reason", "ready agent", "control …"
+	evNotif chan struct{}
+}
+
+func newSPRig(t *testing.T, tune func(*Softphones)) *spRig {
+	t.Helper()
+	ign := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ign) }) // registered first: runs last
+	e, err := media.NewEngine(media.EngineConfig{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &spRig{t: t, e: e, evNotif: make(chan struct{}, 64)}
+	r.sp = &Softphones{
+		Engine: e, Registerer: prometheus.NewRegistry(),
+		OnReady:   func(a string) { r.event("ready " + a) },
+		OnHangup:  func(a, c string) { r.event("hangup " + a + " " + c) },
+		OnVanish:  func(a, c, why string) { r.event("vanish " + a + " " + c + " " + why) },
+		OnControl: func(a, c, act string) { r.event("control " + a + " " + c + " " + act) },
+	}
+	if tune != nil {
+		tune(r.sp)
+	}
+	r.srv = httptest.NewServer(r.sp.Handler(func(req *http.Request) (string, bool) {
+		a := req.URL.Query().Get("agent")
+		return a, a != ""
+	}))
+	t.Cleanup(func() {
+		r.sp.Close()
+		r.srv.Close()
+		e.Close()
+	})
+	return r
+}
+
+func (r *spRig) event(s string) {
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+	select {
+	case r.evNotif <- struct{}{}:
+	default:
+	}
+}
+
+// waitEvent waits for an event that starts with prefix.
+func (r *spRig) waitEvent(prefix string, d time.Duration) string {
+	r.t.Helper()
+	deadline := time.After(d)
+	for {
+		r.mu.Lock()
+		for _, e := range r.events {
+			if strings.HasPrefix(e, prefix) {
+				r.mu.Unlock()
+				return e
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.evNotif:
+		case <-deadline:
+			r.t.Fatalf("no event %q within %v; events: %q", prefix, d, r.events)
+		}
+	}
+}
+
+func (r *spRig) hasEvent(prefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if strings.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// testPhone is the agent's page played by a pion peer in the test: the same leg over
+// a PeerConnection, so it sends and hears audio like the browser does.
+type testPhone struct {
+	t       *testing.T
+	r       *spRig
+	conn    *websocket.Conn
+	msgs    chan spMsg
+	tr      *pcTransport
+	leg     *media.RTPLeg
+	heard   *pcmSink
+	session string
+	codec   media.Codec
+}
+
+func (r *spRig) dial(agent string) *testPhone {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + "/?agent=" + agent
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p := &testPhone{t: r.t, r: r, conn: c, msgs: make(chan spMsg, 64), heard: &pcmSink{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(p.msgs)
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m spMsg
+			if json.Unmarshal(b, &m) == nil {
+				p.msgs <- m
+			}
+		}
+	}()
+	r.t.Cleanup(func() {
+		c.CloseNow()
+		<-done
+		p.closeMedia()
+	})
+	return p
+}
+
+func (p *testPhone) closeMedia() {
+	if p.leg != nil {
+		p.leg.Close()
+	} else if p.tr != nil {
+		p.tr.Close()
+	}
+}
+
+func (p *testPhone) send(m spMsg) {
+	p.t.Helper()
+	b, _ := json.Marshal(m)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		p.t.Fatalf("send %s: %v", m.Type, err)
+	}
+}
+
+// expect returns the next message of type typ, skipping others; ok is false when the
+// socket closed first.
+func (p *testPhone) expect(typ string, d time.Duration) (spMsg, bool) {
+	p.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				return spMsg{}, false
+			}
+			if m.Type == typ {
+				return m, true
+			}
+		case <-deadline:
+			p.t.Fatalf("no %q message within %v", typ, d)
+		}
+	}
+}
+
+func (p *testPhone) mustExpect(typ string, d time.Duration) spMsg {
+	p.t.Helper()
+	m, ok := p.expect(typ, d)
+	if !ok {
+		p.t.Fatalf("socket closed while waiting for %q", typ)
+	}
+	return m
+}
+
+// offer makes the phone's PeerConnection offering codecs in this order and sends the
+// offer (non-trickle). It does not wait for the answer.
+func (p *testPhone) offer(codecs ...media.Codec) {
+	p.t.Helper()
+	me := &webrtc.MediaEngine{}
+	for _, c := range codecs {
+		mime := webrtc.MimeTypePCMU
+		if c == media.PCMA {
+			mime = webrtc.MimeTypePCMA
+		}
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000},
+			PayloadType:        webrtc.PayloadType(c)}, webrtc.RTPCodecTypeAudio); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	// Chrome's telephone-event payload type for 8 kHz.
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeTelephoneEvent, ClockRate: 8000, SDPFmtpLine: "0-15"},
+		PayloadType:        126}, webrtc.RTPCodecTypeAudio); err != nil {
+		p.t.Fatal(err)
+	}
+	mime := webrtc.MimeTypePCMU
+	if len(codecs) > 0 && codecs[0] == media.PCMA {
+		mime = webrtc.MimeTypePCMA
+	}
+	tr, err := newPCTransport(me, (&Softphones{}).settingEngine(), nil, mime)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.tr = tr
+	if _, err := tr.pc.AddTransceiverFromTrack(tr.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		p.t.Fatal(err)
+	}
+	go func() { // drain RTCP, as the server does
+		for _, s := range tr.pc.GetSenders() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := s.Read(buf); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	o, err := tr.pc.CreateOffer(nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(tr.pc)
+	if err := tr.pc.SetLocalDescription(o); err != nil {
+		p.t.Fatal(err)
+	}
+	<-g
+	p.send(spMsg{Type: "offer", SDP: tr.pc.LocalDescription().SDP})
+}
+
+// connect offers, applies the answer, starts the phone's leg and waits for "ready".
+func (p *testPhone) connect(codecs ...media.Codec) {
+	p.t.Helper()
+	if len(codecs) == 0 {
+		codecs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	p.offer(codecs...)
+	ans := p.mustExpect("answer", 5*time.Second)
+	if err := p.tr.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		p.t.Fatal(err)
+	}
+	codec, tePT, _, err := pickG711(ans.SDP)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if strings.Count(ans.SDP, "a=rtpmap:") != 2 {
+		p.t.Errorf("the answer should name one G.711 codec and telephone-event:\n%s", ans.SDP)
+	}
+	p.session, p.codec = ans.Session, codec
+	leg, err := p.r.e.NewLeg(media.RTPLegOptions{ID: "test-phone"}, p.tr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.leg = leg
+	leg.Configure(media.Remote{Codec: codec, DTMFPT: tePT, Send: true, Recv: true})
+	leg.Tap(media.FromParty, p.heard)
+	if err := leg.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.mustExpect("ready", 5*time.Second)
+}
+
+// pcmSink collects what a leg hears, decoded.
+type pcmSink struct {
+	mu  sync.Mutex
+	pcm []int16
+}
+
+func (s *pcmSink) WriteFrame(c media.Codec, p []byte) {
+	var x [media.FrameSamples]int16
+	media.DecodeFrame(c, x[:], p)
+	s.mu.Lock()
+	s.pcm = append(s.pcm, x[:len(p)]...)
+	s.mu.Unlock()
+}
+
+// share is the tone's share of the last d of audio.
+func (s *pcmSink) share(freq float64, d time.Duration) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := int(d * media.SampleRate / time.Second)
+	if len(s.pcm) < n {
+		return 0
+	}
+	return media.ToneShare(s.pcm[len(s.pcm)-n:], freq)
+}
+
+// waitTone polls until the tone holds most of the last 200 ms.
+func (s *pcmSink) waitTone(freq float64, within time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < within {
+		if s.share(freq, 200*time.Millisecond) > 0.8 {
+			return time.Since(start), true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0, false
+}
+
+// ringAccept rings the agent and accepts on the phone.
+func (r *spRig) ringAccept(p *testPhone, agent, callID string) *CallLeg {
+	r.t.Helper()
+	type res struct {
+		c   *CallLeg
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := r.sp.Ring(context.Background(), agent, RingInfo{CallID: callID, Caller: "138****0000", Line: "12345", Wait: 3 * time.Second})
+		ch <- res{c, err}
+	}()
+	m := p.mustExpect("ring", 5*time.Second)
+	if m.Call != callID || m.Caller != "138****0000" || m.Line != "12345" || m.WaitMS != 3000 {
+		r.t.Errorf("ring message: %+v", m)
+	}
+	p.send(spMsg{Type: "accept", Call: callID})
+	got := <-ch
+	if got.err != nil {
+		r.t.Fatalf("Ring: %v", got.err)
+	}
+	return got.c
+}
+
+const (
+	toneCaller = 941.0  // what the server side (the citizen) says
+	toneAgent  = 1209.0 // what the agent's microphone says
+)
+
+// Audio both ways over the shift's PeerConnection, DTMF both ways (RFC 4733 payload
+// types kept), the agent's hang-up, and a second call on the same connection.
+func TestSoftphoneTwoWayAudio(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		offer  []media.Codec
+		expect media.Codec
+	}{
+		{"PCMU first", []media.Codec{media.PCMU, media.PCMA}, media.PCMU},
+		{"PCMA first", []media.Codec{media.PCMA, media.PCMU}, media.PCMA},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newSPRig(t, nil)
+			p := r.dial("a1")
+			p.connect(tc.offer...)
+			r.waitEvent("ready a1", 2*time.Second)
+			if p.codec != tc.expect {
+				t.Fatalf("negotiated %v, want %v", p.codec, tc.expect)
+			}
+			r.sp.mu.Lock()
+			firstPC := r.sp.sessions["a1"].tr.pc
+			r.sp.mu.Unlock()
+
+			p.leg.SetOutbound(media.NewToneSource(0.5, toneAgent))
+			c := r.ringAccept(p, "a1", "call-1")
+			if c.Codec() != tc.expect {
+				t.Errorf("call leg codec %v", c.Codec())
+			}
+			heard := &pcmSink{}
+			c.Tap(media.FromParty, heard)
+			c.SetOutbound(media.NewToneSource(0.5, toneCaller))
+			if _, ok := heard.waitTone(toneAgent, 3*time.Second); !ok {
+				t.Errorf("the server did not hear the agent's tone (share %.2f)", heard.share(toneAgent, 200*time.Millisecond))
+			}
+			if _, ok := p.heard.waitTone(toneCaller, 3*time.Second); !ok {
+				t.Errorf("the agent did not hear the caller's tone (share %.2f)", p.heard.share(toneCaller, 200*time.Millisecond))
+			}
+
+			// DTMF both ways: the telephone-event payload type survives the track.
+			if err := p.leg.SendDTMF("5", 100*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case d := <-c.Digits():
+				if d.Key != '5' {
+					t.Errorf("digit %q", d.Key)
+				}
+			case <-time.After(3 * time.Second):
+				t.Error("the agent's RFC 4733 digit did not arrive")
+			}
+			if err := c.SendDTMF("7", 100*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case d := <-p.leg.Digits():
+				if d.Key != '7' {
+					t.Errorf("digit %q", d.Key)
+				}
+			case <-time.After(3 * time.Second):
+				t.Error("the server's RFC 4733 digit did not reach the agent")
+			}
+
+			// Page controls reach the call layer.
+			p.send(spMsg{Type: "hold", Call: "call-1"})
+			r.waitEvent("control a1 call-1 hold", 2*time.Second)
+
+			// The agent hangs up.
+			p.send(spMsg{Type: "hangup", Call: "call-1"})
+			r.waitEvent("hangup a1 call-1", 2*time.Second)
+			select {
+			case <-c.Done():
+			case <-time.After(2 * time.Second):
+				t.Fatal("the call leg did not end")
+			}
+			if c.EndReason() != ReasonAgentHangup {
+				t.Errorf("end reason %q", c.EndReason())
+			}
+			// A source of the ended call goes quiet, and its outbound no longer reaches the agent.
+			buf := make([]byte, media.FrameSamples)
+			if c.Inbound().ReadFrame(media.PCMU, buf) {
+				t.Error("an ended call's inbound still reads audio")
+			}
+			c.SetOutbound(media.NewToneSource(0.5, 697))
+
+			// A second call reuses the PeerConnection: no new ICE or DTLS.
+			c2 := r.ringAccept(p, "a1", "call-2")
+			c2.SetOutbound(media.NewToneSource(0.5, 1477))
+			if _, ok := p.heard.waitTone(1477, 3*time.Second); !ok {
+				t.Error("second call: the agent did not hear the caller")
+			}
+			r.sp.mu.Lock()
+			samePC := r.sp.sessions["a1"].tr.pc == firstPC
+			r.sp.mu.Unlock()
+			if !samePC {
+				t.Error("the second call made a new PeerConnection")
+			}
+			r.sp.Hangup("a1")
+			if m := p.mustExpect("hangup", 2*time.Second); m.Call != "call-2" || m.Reason != ReasonServerHangup {
+				t.Errorf("hangup message %+v", m)
+			}
+			<-c2.Done()
+			if r.hasEvent("hangup a1 call-2") {
+				t.Error("a server hang-up was reported as the agent's")
+			}
+		})
+	}
+}
+
+func TestSoftphoneRingOutcomes(t *testing.T) {
+	r := newSPRig(t, nil)
+	ctx := context.Background()
+	if _, err := r.sp.Ring(ctx, "nobody", RingInfo{CallID: "x"}); !errors.Is(err, ErrOffline) {
+		t.Errorf("ring an absent agent: %v", err)
+	}
+	p := r.dial("a2")
+	p.connect()
+
+	ring := func(info RingInfo, ctx context.Context) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := r.sp.Ring(ctx, "a2", info)
+			ch <- err
+		}()
+		return ch
+	}
+
+	t.Run("reject", func(t *testing.T) {
+		ch := ring(RingInfo{CallID: "r1"}, ctx)
+		p.mustExpect("ring", 2*time.Second)
+		p.send(spMsg{Type: "reject", Call: "r1"})
+		if err := <-ch; !errors.Is(err, ErrRejected) {
+			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		ch := ring(RingInfo{CallID: "r2", Timeout: 200 * time.Millisecond}, ctx)
+		if m := p.mustExpect("ring", 2*time.Second); m.TimeoutMS != 200 {
+			t.Errorf("ring timeout_ms %d", m.TimeoutMS)
+		}
+		if err := <-ch; !errors.Is(err, ErrRingTimeout) {
+			t.Errorf("got %v", err)
+		}
+		if m := p.mustExpect("hangup", 2*time.Second); m.Call != "r2" || m.Reason != "timeout" {
+			t.Errorf("the page was not told the ring ended: %+v", m)
+		}
+		p.send(spMsg{Type: "accept", Call: "r2"}) // too late
+		if m := p.mustExpect("error", 2*time.Second); m.Reason != "no-such-call" {
+			t.Errorf("late accept: %+v", m)
+		}
+	})
+	t.Run("caller hangs up while ringing", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		ch := ring(RingInfo{CallID: "r3"}, cctx)
+		p.mustExpect("ring", 2*time.Second)
+		cancel()
+		if err := <-ch; !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v", err)
+		}
+		if m := p.mustExpect("hangup", 2*time.Second); m.Call != "r3" || m.Reason != "cancelled" {
+			t.Errorf("hangup %+v", m)
+		}
+	})
+	t.Run("busy", func(t *testing.T) {
+		ch := ring(RingInfo{CallID: "r4"}, ctx)
+		p.mustExpect("ring", 2*time.Second)
+		if _, err := r.sp.Ring(ctx, "a2", RingInfo{CallID: "r5"}); !errors.Is(err, ErrBusy) {
+			t.Errorf("second ring: %v", err)
+		}
+		p.send(spMsg{Type: "reject", Call: "r4"})
+		<-ch
+	})
+	t.Run("softphone vanishes while ringing", func(t *testing.T) {
+		ch := ring(RingInfo{CallID: "r6"}, ctx)
+		p.mustExpect("ring", 2*time.Second)
+		p.send(spMsg{Type: "bye"})
+		if err := <-ch; !errors.Is(err, ErrOffline) {
+			t.Errorf("got %v", err)
+		}
+		if e := r.waitEvent("vanish a2", 2*time.Second); e != "vanish a2  bye" {
+			t.Errorf("event %q", e)
+		}
+	})
+}
+
+// Two tabs of one agent: the newer wins, the older is told and closed; the older's
+// connection ends when the newer offers.
+func TestSoftphoneTwoTabs(t *testing.T) {
+	r := newSPRig(t, nil)
+	a := r.dial("a3")
+	a.connect()
+	r.sp.mu.Lock()
+	first := r.sp.sessions["a3"]
+	r.sp.mu.Unlock()
+	b := r.dial("a3")
+	if m := a.mustExpect("error", 2*time.Second); m.Reason != ReasonReplaced {
+		t.Errorf("older tab got %+v", m)
+	}
+	if _, ok := a.expect("never", 2*time.Second); ok {
+		t.Error("the older tab's socket stays open")
+	}
+	// The new tab cannot take over the old tab's connection without its token.
+	b.send(spMsg{Type: "resume", Session: "forged"})
+	if m := b.mustExpect("error", 2*time.Second); m.Reason != "no-session" {
+		t.Errorf("forged resume: %+v", m)
+	}
+	b.connect()
+	r.waitEvent("vanish a3  replaced", 2*time.Second)
+	r.sp.mu.Lock()
+	gone := first.gone
+	r.sp.mu.Unlock()
+	if !gone {
+		t.Error("the older tab's PeerConnection is still up")
+	}
+	c := r.ringAccept(b, "a3", "t1")
+	c.SetOutbound(media.NewToneSource(0.5, toneCaller))
+	if _, ok := b.heard.waitTone(toneCaller, 3*time.Second); !ok {
+		t.Error("the newer tab hears nothing")
+	}
+}
+
+// A dropped socket comes back within ResumeWithin and resumes the same
+// PeerConnection mid-call; one that stays away ends the call as vanished.
+func TestSoftphoneDropAndResume(t *testing.T) {
+	r := newSPRig(t, func(s *Softphones) { s.ResumeWithin = 700 * time.Millisecond })
+	p := r.dial("a4")
+	p.connect()
+	p.leg.SetOutbound(media.NewToneSource(0.5, toneAgent))
+	c := r.ringAccept(p, "a4", "d1")
+	c.SetOutbound(media.NewToneSource(0.5, toneCaller))
+	if _, ok := p.heard.waitTone(toneCaller, 3*time.Second); !ok {
+		t.Fatal("no audio before the drop")
+	}
+
+	// The socket drops; the media goes on; the page reconnects and resumes.
+	p.conn.CloseNow()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := r.sp.Ring(context.Background(), "a4", RingInfo{CallID: "d2"}); !errors.Is(err, ErrBusy) && !errors.Is(err, ErrOffline) {
+		t.Errorf("ring while the socket is away: %v", err)
+	}
+	p2 := r.dial("a4")
+	p2.send(spMsg{Type: "resume", Session: p.session})
+	m := p2.mustExpect("resumed", 2*time.Second)
+	if m.Call != "d1" || m.Reason != "active" {
+		t.Errorf("resumed %+v", m)
+	}
+	time.Sleep(900 * time.Millisecond) // past ResumeWithin: the resume cancelled the grace
+	select {
+	case <-c.Done():
+		t.Fatal("the call ended across a resumed drop")
+	default:
+	}
+	heard := &pcmSink{}
+	c.Tap(media.FromParty, heard)
+	if _, ok := heard.waitTone(toneAgent, 3*time.Second); !ok {
+		t.Error("no audio from the agent after the resume")
+	}
+	// The resumed socket carries the call's signalling.
+	p2.send(spMsg{Type: "hangup", Call: "d1"})
+	r.waitEvent("hangup a4 d1", 2*time.Second)
+
+	// Now a drop that does not come back.
+	c2 := r.ringAccept(p2, "a4", "d3")
+	p2.conn.CloseNow()
+	if e := r.waitEvent("vanish a4", 3*time.Second); e != "vanish a4 d3 dropped" {
+		t.Errorf("event %q", e)
+	}
+	select {
+	case <-c2.Done():
+	case <-time.After(time.Second):
+		t.Fatal("the vanished call's leg did not end")
+	}
+	if c2.EndReason() != ReasonDropped {
+		t.Errorf("end reason %q", c2.EndReason())
+	}
+	// Too late to resume: the page must offer again.
+	p3 := r.dial("a4")
+	p3.send(spMsg{Type: "resume", Session: p.session})
+	if m := p3.mustExpect("error", 2*time.Second); m.Reason != "no-session" {
+		t.Errorf("late resume: %+v", m)
+	}
+}
+
+// A page that never offers is closed; one whose media never connects is cleaned up;
+// an offer without G.711 is refused. Everything ends without a goroutine left.
+func TestSoftphoneBrokenPages(t *testing.T) {
+	r := newSPRig(t, func(s *Softphones) {
+		s.OfferTimeout = 300 * time.Millisecond
+		s.ConnectTimeout = 500 * time.Millisecond
+	})
+	t.Run("no offer", func(t *testing.T) {
+		p := r.dial("b1")
+		if _, ok := p.expect("never", 3*time.Second); ok {
+			t.Error("the socket stays open without an offer")
+		}
+	})
+	t.Run("answer never applied", func(t *testing.T) {
+		p := r.dial("b2")
+		p.offer(media.PCMU)
+		p.mustExpect("answer", 3*time.Second)
+		// The page never sets the answer: no ICE, no DTLS.
+		if m := p.mustExpect("error", 3*time.Second); m.Reason != ReasonConnectTimeout {
+			t.Errorf("got %+v", m)
+		}
+		r.sp.mu.Lock()
+		n := len(r.sp.sessions)
+		r.sp.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d sessions left", n)
+		}
+		if r.hasEvent("vanish b2") {
+			t.Error("a connection that never was ready was reported as vanished")
+		}
+	})
+	t.Run("no G.711", func(t *testing.T) {
+		p := r.dial("b3")
+		sdpOpus := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"
+		p.send(spMsg{Type: "offer", SDP: sdpOpus})
+		if m := p.mustExpect("error", 2*time.Second); m.Reason != "no-g711" {
+			t.Errorf("got %+v", m)
+		}
+		p.send(spMsg{Type: "bogus"})
+		if m := p.mustExpect("error", 2*time.Second); m.Reason != "bad-message" {
+			t.Errorf("got %+v", m)
+		}
+	})
+	t.Run("unauthenticated", func(t *testing.T) {
+		resp, err := http.Get(r.srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestSoftphonePickG711(t *testing.T) {
+	chrome := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\nc=IN IP4 0.0.0.0\r\n" +
+		"a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=rtpmap:9 G722/8000\r\n" +
+		"a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\n" +
+		"a=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\n"
+	c, pt, _, err := pickG711(chrome)
+	if err != nil || c != media.PCMU || pt != 126 {
+		t.Errorf("chrome offer: %v %d %v", c, pt, err)
+	}
+	c, _, _, err = pickG711(strings.Replace(chrome, "0 8 13", "8 0 13", 1))
+	if err != nil || c != media.PCMA {
+		t.Errorf("PCMA first: %v %v", c, err)
+	}
+	if _, _, _, err := pickG711("garbage"); err == nil {
+		t.Error("garbage accepted")
+	}
+}
