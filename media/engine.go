@@ -47,6 +47,9 @@ type Engine struct {
 	next   atomic.Uint32
 	m      *metrics
 	closed atomic.Bool
+	// rtcpBufs lends the RTCP read buffer: each leg needs one for a moment every few
+	// seconds, so legs do not each keep one.
+	rtcpBufs sync.Pool
 }
 
 // NewEngine starts the media clocks. Close stops them.
@@ -83,6 +86,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.PortMin, cfg.PortMax), m: m}
+	e.rtcpBufs.New = func() any { return new([1500]byte) }
 	for i := 0; i < cfg.Pacers; i++ {
 		e.pacers = append(e.pacers, newPacer(e.log, m.lateness))
 	}

@@ -22,7 +22,7 @@ type jitterBuffer struct {
 }
 
 const (
-	jitterRing = 4096 // samples: 512 ms at 8 kHz, a power of two
+	jitterRing = 2048 // samples: 256 ms at 8 kHz, a power of two (delay + a burst; memory per call)
 	jitterMask = jitterRing - 1
 	// After this many empty ticks the stream is treated as paused (hold, silence
 	// suppression) and the next packet restarts playout with a fresh delay.

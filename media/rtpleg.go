@@ -137,7 +137,6 @@ type RTPLeg struct {
 	pcm        [FrameSamples]int16
 	inband     *InbandDetector
 	nextRTCP   time.Time
-	rtcpBuf    [1500]byte
 	sentOctets uint32
 
 	// receive side (only the read goroutine touches these)
@@ -195,7 +194,7 @@ func (e *Engine) newLeg(opts RTPLegOptions, tr Transport) *RTPLeg {
 	l := &RTPLeg{
 		e: e, id: opts.ID, opts: opts, tr: tr, single: tr.SinglePeer(),
 		log:      e.log.With("call_id", opts.ID),
-		digits:   make(chan Digit, 32),
+		digits:   make(chan Digit, 16),
 		done:     make(chan struct{}),
 		timeout:  make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -609,12 +608,14 @@ func (l *RTPLeg) rtcp(r *Remote) {
 	if l.udp == nil { // the transport keeps its own RTCP (WebRTC)
 		return
 	}
+	buf := l.e.rtcpBufs.Get().(*[1500]byte)
+	defer l.e.rtcpBufs.Put(buf)
 	for {
-		n, ok := recvNonBlocking(l.udp.rtcp, l.rtcpBuf[:])
+		n, ok := recvNonBlocking(l.udp.rtcp, buf[:])
 		if !ok {
 			break
 		}
-		pkts, err := rtcp.Unmarshal(l.rtcpBuf[:n])
+		pkts, err := rtcp.Unmarshal(buf[:n])
 		if err != nil {
 			continue
 		}

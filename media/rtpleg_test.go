@@ -184,7 +184,7 @@ func TestLegMalformedPacketsCounted(t *testing.T) {
 	var h rtp.Header
 	for _, pkt := range [][]byte{
 		{}, {0x80}, {0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		rtpPacket(55, 1, 1, 1, make([]byte, 160)), // unknown payload type
+		rtpPacket(55, 1, 1, 1, make([]byte, 160)),     // unknown payload type
 		{0xa0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}, // padding longer than the payload
 		{0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1},       // 15 CSRCs announced, none there
 	} {
