@@ -57,12 +57,13 @@ func (l *limiter) fail(key string, now time.Time) {
 	defer l.mu.Unlock()
 	if len(l.fails) >= l.maxKeys {
 		// Someone is spraying names: forget what has aged out; if that is not enough,
-		// forget arbitrary keys rather than grow without bound.
+		// forget arbitrary keys rather than grow without bound, down to 90 % so that the
+		// scan is paid once per many failures.
 		for k := range l.fails {
 			l.prune(k, now)
 		}
 		for k := range l.fails {
-			if len(l.fails) < l.maxKeys {
+			if len(l.fails) < l.maxKeys*9/10 {
 				break
 			}
 			delete(l.fails, k)
