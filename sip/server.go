@@ -191,7 +191,9 @@ func (s *Server) Listen(addr string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(ap.Port())))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(ap.Port())),
+		// Send from the listening socket: carriers and phones see one address for hotline.
+		sipgo.WithClientConnectionAddr(ap.String()), sipgo.WithClientLogger(s.log))
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
