@@ -48,7 +48,7 @@ func TestLoginRehashes(t *testing.T) {
 	}
 }
 
-// The production costs, measured: and the unknown user costs what a known one does.
+// The production costs, and an unknown user's check costs what a known one's does.
 func TestDefaultCostsAndNoEnumerationByTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hashes with the production costs")
@@ -69,9 +69,13 @@ func TestDefaultCostsAndNoEnumerationByTiming(t *testing.T) {
 		return best
 	}
 	known, unknown := timeOf(enc), timeOf(h.dummy)
+	// Timing on a shared machine is too noisy to assert on; what makes the two equal is
+	// that the dummy is a hash of the same shape with the same costs, checked exactly.
 	t.Logf("verify with the default costs: known user %v, unknown user %v", known, unknown)
-	if ratio := float64(unknown) / float64(known); ratio < 0.5 || ratio > 2 {
-		t.Errorf("unknown-user check costs %.2f× a known one", ratio)
+	pk, err1 := parseHash(enc)
+	pd, err2 := parseHash(h.dummy)
+	if err1 != nil || err2 != nil || pk.p != pd.p || pk.p != DefaultHashParams || len(pk.key) != len(pd.key) || len(pk.salt) != len(pd.salt) {
+		t.Fatalf("the dummy hash differs from a real one: %+v %+v", pk, pd)
 	}
 }
 
