@@ -21,6 +21,7 @@ package agentdesk
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -1186,4 +1187,16 @@ func (t *legTrack) write(b []byte) error {
 	t.hdr.SSRC = bd.ssrc
 	_, err = bd.ws.WriteRTP(&t.hdr, b[n:])
 	return err
+}
+
+//go:embed web/softphone.js
+var softphoneJS []byte
+
+// SoftphoneScript serves web/softphone.js (the page's side of this file).
+func SoftphoneScript() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(softphoneJS)
+	})
 }

@@ -49,10 +49,16 @@ func newSPRig(t *testing.T, tune func(*Softphones)) *spRig {
 	if tune != nil {
 		tune(r.sp)
 	}
-	r.srv = httptest.NewServer(r.sp.Handler(func(req *http.Request) (string, bool) {
+	mux := http.NewServeMux()
+	mux.Handle("/softphone", r.sp.Handler(func(req *http.Request) (string, bool) {
 		a := req.URL.Query().Get("agent")
 		return a, a != ""
 	}))
+	mux.Handle("/softphone.js", SoftphoneScript())
+	mux.HandleFunc("/page", func(w http.ResponseWriter, req *http.Request) {
+		http.ServeFile(w, req, "testdata/softphone_page.html")
+	})
+	r.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		r.sp.Close()
 		r.srv.Close()
@@ -121,7 +127,7 @@ func (r *spRig) dial(agent string) *testPhone {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + "/?agent=" + agent
+	url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + "/softphone?agent=" + agent
 	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		r.t.Fatal(err)
@@ -677,7 +683,7 @@ func TestSoftphoneBrokenPages(t *testing.T) {
 		}
 	})
 	t.Run("unauthenticated", func(t *testing.T) {
-		resp, err := http.Get(r.srv.URL + "/")
+		resp, err := http.Get(r.srv.URL + "/softphone")
 		if err != nil {
 			t.Fatal(err)
 		}
