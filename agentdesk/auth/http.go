@@ -115,6 +115,11 @@ func (a *Auth) resolve(r *http.Request) (*identity, *failure) {
 		a.sessions.Delete(c.Value)
 		return nil, ended
 	}
+	// A WebSocket handshake is a GET, but what it opens acts for the user: another
+	// origin must not open one with our cookie (cross-site WebSocket hijacking).
+	if isWebSocket(r) && !a.sameOrigin(r) {
+		return nil, &failure{status: http.StatusForbidden, msg: "cross-origin WebSocket refused", csrf: true, user: u}
+	}
 	if unsafeMethod(r.Method) && r.URL.Path != loginPath {
 		if !a.sameOrigin(r) {
 			return nil, &failure{status: http.StatusForbidden, msg: "cross-origin request refused", csrf: true, user: u}
@@ -126,6 +131,10 @@ func (a *Auth) resolve(r *http.Request) (*identity, *failure) {
 	}
 	a.sessions.Touch(c.Value, now)
 	return &identity{user: u, sessionID: c.Value, session: s, ip: ip}, nil
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // sameOrigin accepts a request whose Origin (or, lacking it, Referer) names the host it
@@ -327,6 +336,11 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.now()
 	entry := Entry{User: q.User, IP: ip, Action: ActionLogin}
+	if validID(q.User) != nil {
+		// Not a possible id: often a password typed in the wrong field, which has no
+		// place in a log.
+		entry.User = "(not a valid id)"
+	}
 	wait, limited := a.byUser.blocked(q.User, now)
 	if w2, l2 := a.byIP.blocked(ip, now); l2 {
 		wait, limited = max(wait, w2), true

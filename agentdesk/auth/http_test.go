@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -569,4 +571,65 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestCrossOriginWebSocketRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.signIn("sup-a")
+	if r := c.do("GET", "/api/teams/a/wallboard", "", "Upgrade", "websocket", "Origin", "https://evil.example"); r.code != 403 {
+		t.Fatalf("cross-origin upgrade: %d", r.code)
+	}
+	if r := c.do("GET", "/api/teams/a/wallboard", "", "Upgrade", "websocket", "Origin", "http://example.com"); r.code != 200 {
+		t.Fatalf("same-origin upgrade: %d", r.code)
+	}
+}
+
+func TestPasswordInUserFieldNotLogged(t *testing.T) {
+	e := newEnv(t)
+	e.client("192.0.2.12").login("Hunter2 is my pass!", "x")
+	if a := e.lastAudit(ActionLogin); strings.Contains(a.User, "hunter2") {
+		t.Fatalf("audit %+v", a)
+	}
+}
+
+// The whole round trip through a real server and a browser-like client with a cookie jar.
+func TestRealServerRoundTrip(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.InsecureCookie = true })
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	post := func(path, body, csrf string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", srv.URL)
+		if csrf != "" {
+			req.Header.Set(CSRFHeader, csrf)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp, m
+	}
+	resp, m := post("/api/auth/login", `{"user":"sup-a","password":"`+e.pw["sup-a"]+`"}`, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("login %d %v", resp.StatusCode, m)
+	}
+	csrf := m["csrf"].(string)
+	if resp, m := post("/api/cases/c1/dispatch", `{}`, ""); resp.StatusCode != 403 {
+		t.Fatalf("no token: %d %v", resp.StatusCode, m)
+	}
+	if resp, m := post("/api/cases/c1/dispatch", `{}`, csrf); resp.StatusCode != 200 || m["dispatched_by"] != "sup-a" {
+		t.Fatalf("with token: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := post("/api/auth/logout", ``, csrf); resp.StatusCode != 200 {
+		t.Fatalf("logout %d", resp.StatusCode)
+	}
+	if resp, _ := post("/api/cases/c1/dispatch", `{}`, csrf); resp.StatusCode != 401 {
+		t.Fatalf("after logout: %d", resp.StatusCode)
+	}
 }
