@@ -86,6 +86,8 @@ func TestMigrationBackfills(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
+			year := cases.Period{From: time.Date(2026, 1, 1, 0, 0, 0, 0, cases.ChinaTime), To: time.Date(2027, 1, 1, 0, 0, 0, 0, cases.ChinaTime)}
+			checkTop(t, s, year, "year")
 			for _, month := range []time.Month{3, 10} {
 				aligned := cases.Period{From: time.Date(2026, month, 1, 0, 0, 0, 0, cases.ChinaTime), To: time.Date(2026, month+1, 1, 0, 0, 0, 0, cases.ChinaTime)}
 				raw := cases.Period{From: aligned.From.Add(time.Microsecond), To: aligned.To.Add(time.Microsecond)}
@@ -113,40 +115,46 @@ func TestMigrationBackfills(t *testing.T) {
 					r.Period = cases.Period{}
 					return r, err
 				})
-				// Brute force over the raw rows.
-				for _, col := range []string{"caller_number", "location"} {
-					rows, err := s.(*cases.SQLStore).DB().QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM cases
-						WHERE created_us >= $1 AND created_us < $2 AND `+col+` <> '' GROUP BY `+col+`
-						HAVING COUNT(*) > 1 ORDER BY 2 DESC, 1 LIMIT 5`, aligned.From.UnixMicro(), aligned.To.UnixMicro())
-					if err != nil {
-						t.Fatal(err)
-					}
-					var want string
-					for rows.Next() {
-						var k string
-						var n int64
-						rows.Scan(&k, &n)
-						want += fmt.Sprintf("%s:%d ", k, n)
-					}
-					rows.Close()
-					var top []cases.RepeatRow
-					if col == "location" {
-						top, err = s.TopLocations(ctx, aligned, 5)
-					} else {
-						top, err = s.TopCallers(ctx, aligned, 5)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					var got string
-					for _, r := range top {
-						got += fmt.Sprintf("%s:%d ", r.Key, r.Cases)
-					}
-					if got != want || (got == "" && col == "caller_number") {
-						t.Errorf("top by %s, %s:\n got %s\nwant %s", col, month, got, want)
-					}
-				}
+				checkTop(t, s, aligned, month.String())
 			}
 		})
+	}
+}
+
+// checkTop compares the top callers and locations with a brute-force count.
+func checkTop(t *testing.T, s cases.Store, p cases.Period, label string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, col := range []string{"caller_number", "location"} {
+		rows, err := s.(*cases.SQLStore).DB().QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM cases
+			WHERE created_us >= $1 AND created_us < $2 AND `+col+` <> '' GROUP BY `+col+`
+			HAVING COUNT(*) > 1 ORDER BY 2 DESC, 1 LIMIT 5`, p.From.UnixMicro(), p.To.UnixMicro())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		for rows.Next() {
+			var k string
+			var n int64
+			rows.Scan(&k, &n)
+			want += fmt.Sprintf("%s:%d ", k, n)
+		}
+		rows.Close()
+		var top []cases.RepeatRow
+		if col == "location" {
+			top, err = s.TopLocations(ctx, p, 5)
+		} else {
+			top, err = s.TopCallers(ctx, p, 5)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, r := range top {
+			got += fmt.Sprintf("%s:%d ", r.Key, r.Cases)
+		}
+		if got != want || (got == "" && col == "caller_number") {
+			t.Errorf("top by %s, %s:\n got %s\nwant %s", col, label, got, want)
+		}
 	}
 }

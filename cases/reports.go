@@ -101,6 +101,12 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
+// bucketOf is the 32-day repeat bucket of a time in microseconds, as the
+// migrations compute it.
+func bucketOf(us int64) int64 {
+	return (us + 8*3600_000_000) / 86400_000_000 / 32
+}
+
 // chinaDay is t's day number (days since 1970-01-01 in China time) when t
 // is a China midnight: such periods are answered from the daily rollups.
 func chinaDay(t time.Time) (int64, bool) {
@@ -227,9 +233,22 @@ func (s *SQLStore) top(ctx context.Context, col, prevCol string, p Period, n int
 		return nil, invalid("n", "must be 1 to 1000")
 	}
 	from, to := p.From.UnixMicro(), p.To.UnixMicro()
-	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM cases
-		WHERE `+prevCol+` IS NOT NULL AND created_us >= $1 AND created_us < $2 AND `+prevCol+` >= $1
-		GROUP BY `+col+` ORDER BY 2 DESC, 1 LIMIT $3`, from, to, 2*n+10)
+	q := `SELECT ` + col + `, COUNT(*) FROM cases
+		WHERE ` + prevCol + ` IS NOT NULL AND created_us >= $1 AND created_us < $2 AND ` + prevCol + ` >= $1
+		GROUP BY ` + col + ` ORDER BY 2 DESC, 1 LIMIT $3`
+	args := []any{from, to, 2*n + 10}
+	if p.To.Sub(p.From) > 45*24*time.Hour {
+		// Long periods: candidates from the 32-day repeat buckets that
+		// overlap the period, a few hundred thousand rows at most a year.
+		kind := 0
+		if col == "location" {
+			kind = 1
+		}
+		q = `SELECT key, CAST(SUM(n) AS BIGINT) FROM repeat_counts WHERE kind = $1 AND bucket >= $2 AND bucket <= $3
+			GROUP BY key HAVING SUM(n) > 0 ORDER BY 2 DESC, 1 LIMIT $4`
+		args = []any{kind, bucketOf(from), bucketOf(to - 1), 2*n + 10}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -250,7 +269,7 @@ func (s *SQLStore) top(ctx context.Context, col, prevCol string, p Period, n int
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	args := []any{from, to}
+	args = []any{from, to}
 	ph := make([]string, len(keys))
 	for i, k := range keys {
 		args = append(args, k)
