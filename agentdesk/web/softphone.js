@@ -21,7 +21,7 @@
 
   class Softphone {
     constructor(opts) {
-      this.opts = Object.assign({ iceServers: [], ringSound: true, gatherTimeoutMs: 2000 }, opts || {});
+      this.opts = Object.assign({ iceServers: [], ringSound: true, trickle: true, gatherTimeoutMs: 2000 }, opts || {});
       this.state = 'offline';
       this.ws = null;
       this.pc = null;
@@ -36,6 +36,7 @@
       this.audioCtx = null;
       this.ringTimer = 0;
       this.acceptedAt = 0; // performance.now() of the last accept, for latency figures
+      this.timings = {}; // performance.now() of start, mic, offer, answer, ready
     }
 
     // start asks for the microphone and opens the shift's connection. It resolves when
@@ -43,12 +44,14 @@
     async start() {
       if (!this.stopped) return this.readyPromise;
       this.stopped = false;
+      this.timings = { start: performance.now() };
       if (!this.mic) {
         this.mic = await navigator.mediaDevices.getUserMedia({
           audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
           video: false,
         });
       }
+      this.timings.mic = performance.now();
       this._micOn(false);
       if (!this.audioCtx && global.AudioContext) {
         this.audioCtx = new AudioContext(); // created in the click that went ready: allowed to sound
@@ -209,18 +212,29 @@
           if (this.ws && this.ws.readyState === WebSocket.OPEN) this._offer();
         }
       };
+      // Trickle: the offer goes at once and candidates follow. Chrome may take seconds
+      // to finish gathering (it waits on interfaces that never answer); the server's
+      // answer carries all its candidates, so checks start as soon as it arrives.
+      if (this.opts.trickle) {
+        pc.onicecandidate = (ev) => {
+          if (pc === this.pc && ev.candidate && ev.candidate.candidate) {
+            this._send({ type: 'candidate', candidate: ev.candidate.toJSON() });
+          }
+        };
+      }
       try {
         const offer = await pc.createOffer();
         await pc.setLocalDescription(offer);
-        await this._gathered(pc);
+        if (!this.opts.trickle) await this._gathered(pc);
         if (pc !== this.pc) return;
+        this.timings.offer = performance.now();
         this._send({ type: 'offer', sdp: pc.localDescription.sdp });
       } catch (e) {
         this._fail('offer-failed', String(e));
       }
     }
 
-    // Non-trickle ICE: on loopback and a LAN the host candidates are there at once.
+    // Non-trickle ICE (opts.trickle false): wait for every candidate, at most gatherTimeoutMs.
     _gathered(pc) {
       if (pc.iceGatheringState === 'complete') return Promise.resolve();
       return new Promise((resolve) => {
@@ -234,6 +248,7 @@
     _closePeer() {
       if (this.pc) {
         this.pc.ontrack = null;
+        this.pc.onicecandidate = null;
         this.pc.onconnectionstatechange = null;
         this.pc.close();
       }
@@ -245,9 +260,11 @@
         case 'answer':
           this.session = m.session;
           this.codec = m.codec;
+          this.timings.answer = performance.now();
           this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch((e) => this._fail('answer-failed', String(e)));
           break;
         case 'ready':
+          this.timings.ready = performance.now();
           this._setState('ready');
           if (this._resolveReady) { this._resolveReady(); this._resolveReady = null; }
           break;
