@@ -52,7 +52,9 @@ func TestIntakePathPerNumber(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mustSucceed(t, sipp(t, a, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Number: n, Pause: 26 * time.Second}), 1)
+			// The longest intake (12358: greeting, "press 9", the emergency notice, please
+			// hold) lasts 26 s; the caller stays past it.
+			mustSucceed(t, sipp(t, a, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Number: n, Pause: 34 * time.Second}), 1)
 		}()
 	}
 	wg.Wait()

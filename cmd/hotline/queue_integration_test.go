@@ -210,7 +210,7 @@ func TestQueuedCallback(t *testing.T) {
 	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
 		MediaPort: probe.Port(), Wait: 30 * time.Second})
 	rtpAddr := liveRTP(t, a, "12345")
-	c := waitEvent(t, a, "queue", 5*time.Second)
+	waitEvent(t, a, "queue", 5*time.Second)
 	if err := probe.SendDigits(context.Background(), rtpAddr, 101, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +220,8 @@ func TestQueuedCallback(t *testing.T) {
 	}
 	mustSucceed(t, res, 1)
 	ended := waitEnded(t, a, 1)[0]
-	if !hasEvent(ended, "callback_requested", "") {
-		t.Fatalf("no callback requested: %+v", ended.Events)
+	if !hasEvent(ended, "callback_requested", "") || ended.Case == "" {
+		t.Fatalf("no callback requested, or no case: %q %+v", ended.Case, ended.Events)
 	}
 	// The agent becomes ready: the callback is placed.
 	if code, body := postAPI(t, a, "/api/agents/1001/ready", ""); code != 200 {
@@ -243,7 +243,7 @@ func TestQueuedCallback(t *testing.T) {
 			Events []struct {
 				Payload json.RawMessage `json:"payload"`
 			} `json:"events"`
-		}](t, a, "/api/cases/"+c.Case+"/timeline")
+		}](t, a, "/api/cases/"+ended.Case+"/timeline")
 		kinds = ""
 		for _, e := range timeline.Events {
 			kinds += string(e.Payload) + " "
