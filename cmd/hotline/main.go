@@ -212,20 +212,21 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if a.tokenFile != "" {
 		fmt.Fprintf(stdout, "admin API token: %s\n", a.tokenFile)
 	}
-wait:
-	select {
-	case <-ctx.Done():
-	case <-hup:
-		if err := a.ReloadFlows(); err != nil {
-			a.log.Error("hotline: flow reload refused; the old flows stay", "error", err)
-		} else {
-			a.log.Info("hotline: flows reloaded")
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-hup:
+			if err := a.ReloadFlows(); err != nil {
+				a.log.Error("hotline: flow reload refused; the old flows stay", "error", err)
+			} else {
+				a.log.Info("hotline: flows reloaded")
+			}
+		case err := <-a.fatal:
+			a.log.Error("hotline: fatal", "error", err)
+			a.Shutdown(context.Background(), 0)
+			return exitFail
 		}
-		goto wait
-	case err := <-a.fatal:
-		a.log.Error("hotline: fatal", "error", err)
-		a.Shutdown(context.Background(), 0)
-		return exitFail
 	}
 	stop() // a second signal kills at once
 	a.log.Info("hotline: draining", "active_calls", a.sip.ActiveCalls(), "deadline", cfg.DrainTimeout)
