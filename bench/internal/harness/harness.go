@@ -476,3 +476,41 @@ func ResolveConfig(root, config, dir string) (path, description string, err erro
 	}
 	return path, "built-in with sip.max_calls 5000, max_calls_per_second 1000 (" + config + " missing)", nil
 }
+
+// Metrics scrapes the server's /metrics and sums every sample by metric name
+// (labels folded together): enough for counters such as packets sent.
+func (h *Hotline) Metrics() (map[string]float64, error) {
+	resp, err := http.Get("http://" + h.HTTPAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			// Labels may hold spaces: the value follows the closing brace.
+			j := strings.LastIndexByte(line, '}')
+			name, rest, ok = line[:i], strings.TrimSpace(line[j+1:]), j > 0
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}

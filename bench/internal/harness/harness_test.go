@@ -1,8 +1,12 @@
 package harness
 
 import (
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +75,21 @@ func TestProcUDPDrops(t *testing.T) {
 	after, _ := ProcUDPDrops(os.Getpid())
 	if after-before < 100 {
 		t.Fatalf("drops %d → %d after flooding a 1 KiB buffer", before, after)
+	}
+}
+
+func TestMetricsParse(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "# HELP x\n# TYPE x counter\nhotline_rtp_packets_sent_total 12\n"+
+			"hotline_calls_active{number=\"12345\"} 3\nhotline_calls_active{number=\"a b\"} 4\nbad line\n")
+	}))
+	defer srv.Close()
+	h := &Hotline{HTTPAddr: strings.TrimPrefix(srv.URL, "http://")}
+	m, err := h.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["hotline_rtp_packets_sent_total"] != 12 || m["hotline_calls_active"] != 7 {
+		t.Fatalf("parsed %v", m)
 	}
 }
