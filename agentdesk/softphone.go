@@ -94,6 +94,10 @@ type Softphones struct {
 	// (loopback candidates on, mDNS off): UDP port range, NAT 1:1 addresses.
 	Settings func(*webrtc.SettingEngine)
 
+	// OriginPatterns are other origins whose pages may open the socket (host patterns,
+	// as websocket.AcceptOptions has them); the page's own origin is always allowed.
+	OriginPatterns []string
+
 	RingTimeout    time.Duration // default 20 s
 	OfferTimeout   time.Duration // socket open → offer or resume; default 10 s
 	ConnectTimeout time.Duration // answer sent → media connected; default 15 s
@@ -239,7 +243,7 @@ func (s *Softphones) Handler(agentID func(*http.Request) (string, bool)) http.Ha
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
-		c, err := websocket.Accept(w, r, nil)
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.OriginPatterns})
 		if err != nil {
 			return // Accept has answered
 		}

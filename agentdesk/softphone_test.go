@@ -2,12 +2,17 @@ package agentdesk
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,10 +208,11 @@ func (p *testPhone) mustExpect(typ string, d time.Duration) spMsg {
 	return m
 }
 
-// offer makes the phone's PeerConnection offering codecs in this order and sends the
-// offer (non-trickle). It does not wait for the answer.
-func (p *testPhone) offer(codecs ...media.Codec) {
-	p.t.Helper()
+// newClientPeer is the browser's side of a shift connection, made in Go: a
+// PeerConnection offering codecs in this order and Chrome's telephone-event, with its
+// local description (all candidates) set.
+func newClientPeer(tb testing.TB, codecs ...media.Codec) *pcTransport {
+	tb.Helper()
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs {
 		mime := webrtc.MimeTypePCMU
@@ -216,14 +222,14 @@ func (p *testPhone) offer(codecs ...media.Codec) {
 		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000},
 			PayloadType:        webrtc.PayloadType(c)}, webrtc.RTPCodecTypeAudio); err != nil {
-			p.t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	// Chrome's telephone-event payload type for 8 kHz.
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeTelephoneEvent, ClockRate: 8000, SDPFmtpLine: "0-15"},
 		PayloadType:        126}, webrtc.RTPCodecTypeAudio); err != nil {
-		p.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	mime := webrtc.MimeTypePCMU
 	if len(codecs) > 0 && codecs[0] == media.PCMA {
@@ -231,32 +237,44 @@ func (p *testPhone) offer(codecs ...media.Codec) {
 	}
 	tr, err := newPCTransport(me, (&Softphones{}).settingEngine(), nil, mime)
 	if err != nil {
-		p.t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p.tr = tr
 	if _, err := tr.pc.AddTransceiverFromTrack(tr.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-		p.t.Fatal(err)
+		tb.Fatal(err)
 	}
-	go func() { // drain RTCP, as the server does
-		for _, s := range tr.pc.GetSenders() {
+	drainRTCP(tr.pc)
+	o, err := tr.pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(tr.pc)
+	if err := tr.pc.SetLocalDescription(o); err != nil {
+		tb.Fatal(err)
+	}
+	<-g
+	return tr
+}
+
+// drainRTCP reads the senders' RTCP until the PeerConnection closes, as the server does.
+func drainRTCP(pc *webrtc.PeerConnection) {
+	for _, s := range pc.GetSenders() {
+		go func() {
 			buf := make([]byte, 1500)
 			for {
 				if _, _, err := s.Read(buf); err != nil {
 					return
 				}
 			}
-		}
-	}()
-	o, err := tr.pc.CreateOffer(nil)
-	if err != nil {
-		p.t.Fatal(err)
+		}()
 	}
-	g := webrtc.GatheringCompletePromise(tr.pc)
-	if err := tr.pc.SetLocalDescription(o); err != nil {
-		p.t.Fatal(err)
-	}
-	<-g
-	p.send(spMsg{Type: "offer", SDP: tr.pc.LocalDescription().SDP})
+}
+
+// offer makes the phone's PeerConnection and sends its offer (non-trickle). It does
+// not wait for the answer.
+func (p *testPhone) offer(codecs ...media.Codec) {
+	p.t.Helper()
+	p.tr = newClientPeer(p.t, codecs...)
+	p.send(spMsg{Type: "offer", SDP: p.tr.pc.LocalDescription().SDP})
 }
 
 // connect offers, applies the answer, starts the phone's leg and waits for "ready".
@@ -712,3 +730,195 @@ func TestSoftphonePickG711(t *testing.T) {
 		t.Error("garbage accepted")
 	}
 }
+
+// pcPair connects a server PeerConnection (as Softphones makes it) to a client one in
+// the process, without signalling, for benchmarks.
+func pcPair(tb testing.TB) (srv, cli *pcTransport, codec media.Codec, tePT uint8) {
+	tb.Helper()
+	cli = newClientPeer(tb, media.PCMU)
+	offer := cli.pc.LocalDescription().SDP
+	codec, tePT, teFmtp, err := pickG711(offer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err = (&Softphones{}).newPeer(codec, tePT, teFmtp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close(); cli.Close() })
+	if err := srv.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := srv.pc.AddTrack(srv.track); err != nil {
+		tb.Fatal(err)
+	}
+	drainRTCP(srv.pc)
+	ans, err := srv.pc.CreateAnswer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(srv.pc)
+	if err := srv.pc.SetLocalDescription(ans); err != nil {
+		tb.Fatal(err)
+	}
+	<-g
+	if err := cli.pc.SetRemoteDescription(*srv.pc.LocalDescription()); err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if srv.track.binding.Load() != nil && cli.track.binding.Load() != nil {
+			return srv, cli, codec, tePT
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the pair did not connect")
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchWrites sends b.N G.711 packets with write while a goroutine reads them with
+// read, and reports the process's CPU per packet (send and receive together: both
+// ends run here) and the share that arrived.
+func benchWrites(b *testing.B, write func([]byte) error, read func([]byte) error) {
+	pkt := make([]byte, 12+media.FrameSamples)
+	pkt[0], pkt[1] = 0x80, 0 // RTP v2, PCMU
+	binary.BigEndian.PutUint32(pkt[8:], 0x1234)
+	var got atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for read(buf) == nil {
+			got.Add(1)
+		}
+	}()
+	// Warm up: the first packets open the remote track (pion reads one to learn it).
+	for i := 0; i < 200; i++ {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		_ = write(pkt)
+	}
+	time.Sleep(100 * time.Millisecond)
+	got.Store(0)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	n := 0
+	for b.Loop() {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(n+200))
+		binary.BigEndian.PutUint32(pkt[4:], uint32((n+200)*media.FrameSamples))
+		if err := write(pkt); err != nil {
+			b.Fatal(err)
+		}
+		n++
+		if n%64 == 0 { // at most 64 packets ahead of the reader, as paced traffic would be
+			for deadline := time.Now().Add(50 * time.Millisecond); got.Load() < int64(n-64) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Microsecond) // sleeping, not spinning: the CPU figure stays the packets'
+			}
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/pkt")
+	b.ReportMetric(100*float64(got.Load())/float64(n), "recv-%")
+	b.Cleanup(func() { <-done })
+}
+
+// One packet through pion: the leg's bytes to the track (header parse, SRTP, sendto)
+// on one side, and the remote track's read (recvfrom, SRTP, interceptors) on the other.
+func BenchmarkSoftphoneTransport(b *testing.B) {
+	srv, cli, _, _ := pcPair(b)
+	benchWrites(b, func(p []byte) error { return srv.WriteRTP(p, netip.AddrPort{}) },
+		func(p []byte) error { _, _, err := cli.ReadRTP(p); return err })
+	srv.Close()
+	cli.Close()
+}
+
+// The same packet over a plain UDP socket pair: what a SIP leg's transport costs.
+func BenchmarkSoftphoneUDPBaseline(b *testing.B) {
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	benchWrites(b, func(p []byte) error { _, err := a.WriteToUDPAddrPort(p, dst); return err },
+		func(p []byte) error { _, _, err := c.ReadFromUDPAddrPort(p); return err })
+	a.Close()
+	c.Close()
+}
+
+// B9's core figure: whole legs paced by the media clock, each sending a tone and
+// receiving its peer's (jitter buffer, taps, RTCP), 20 pairs at once: WebRTC legs over
+// pion against RTP legs over UDP. Reported as CPU per leg and per packet sent and
+// received; run with -benchtime=5s or more.
+func BenchmarkSoftphoneLegs(b *testing.B) {
+	const pairs = 20
+	for _, kind := range []string{"webrtc", "rtp"} {
+		b.Run(kind, func(b *testing.B) {
+			e, err := media.NewEngine(media.EngineConfig{Registerer: prometheus.NewRegistry(), PortMin: 40000, PortMax: 40999})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			var legs []*media.RTPLeg
+			defer func() {
+				for _, l := range legs {
+					l.Close()
+				}
+			}()
+			for i := 0; i < pairs; i++ {
+				var x, y *media.RTPLeg
+				r := media.Remote{Codec: media.PCMU, DTMFPT: 126, Send: true, Recv: true}
+				if kind == "webrtc" {
+					srv, cli, codec, pt := pcPair(b)
+					r.Codec, r.DTMFPT = codec, pt
+					x, _ = e.NewLeg(media.RTPLegOptions{ID: "srv"}, srv)
+					y, _ = e.NewLeg(media.RTPLegOptions{ID: "cli"}, cli)
+					x.Configure(r)
+					y.Configure(r)
+				} else {
+					if x, err = e.NewRTPLeg(media.RTPLegOptions{ID: "a"}); err != nil {
+						b.Fatal(err)
+					}
+					if y, err = e.NewRTPLeg(media.RTPLegOptions{ID: "b"}); err != nil {
+						b.Fatal(err)
+					}
+					rx, ry := r, r
+					rx.Addr, ry.Addr = y.LocalAddr(), x.LocalAddr()
+					x.Configure(rx)
+					y.Configure(ry)
+				}
+				legs = append(legs, x, y)
+				x.SetOutbound(media.NewToneSource(0.3, toneCaller))
+				y.SetOutbound(media.NewToneSource(0.3, toneAgent))
+				x.Tap(media.FromParty, discardSink{})
+				x.Start()
+				y.Start()
+			}
+			time.Sleep(500 * time.Millisecond) // past the start-up
+			in0 := legs[0].Stats().PacketsIn
+			cpu0, t0 := cpuTime(), time.Now()
+			for b.Loop() {
+				time.Sleep(media.FrameDuration)
+			}
+			cpu, wall := cpuTime()-cpu0, time.Since(t0)
+			nLegs := float64(len(legs))
+			pkts := nLegs * float64(wall/media.FrameDuration) // each leg sends one and receives one
+			b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/nLegs, "cpu-%/leg")
+			b.ReportMetric(float64(cpu)/pkts, "cpu-ns/leg-pkt")
+			if got := legs[0].Stats().PacketsIn - in0; float64(got) < 0.9*float64(wall/media.FrameDuration) {
+				b.Errorf("a leg received %d packets in %v", got, wall)
+			}
+		})
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) WriteFrame(media.Codec, []byte) {}
