@@ -454,16 +454,21 @@ func (s *Softphones) resume(k *spSocket, token string) bool {
 	s.stopTimerLocked(sess)
 	sess.sock = k
 	msg := spMsg{Type: "resumed", Session: sess.token, Codec: sess.codec.String()}
+	var ring *spMsg
 	if c := sess.call; c != nil {
 		msg.Call = c.id
 		if c.state == callRinging {
 			msg.Reason = "ringing"
+			ring = &c.ring // the new socket never saw it: ring again
 		} else {
 			msg.Reason = "active"
 		}
 	}
 	s.mu.Unlock()
 	_ = k.send(msg)
+	if ring != nil {
+		_ = k.send(*ring)
+	}
 	return true
 }
 
@@ -673,15 +678,15 @@ func (s *Softphones) Ring(ctx context.Context, agentID string, info RingInfo) (*
 	if id == "" {
 		id = newToken()
 	}
-	c := &CallLeg{s: s, sess: sess, id: id, state: callRinging, answer: make(chan error, 1), done: make(chan struct{})}
+	timeout := durOr(info.Timeout, durOr(s.RingTimeout, 20*time.Second))
+	c := &CallLeg{s: s, sess: sess, id: id, state: callRinging, answer: make(chan error, 1), done: make(chan struct{}),
+		ring: spMsg{Type: "ring", Call: id, Caller: info.Caller, Line: info.Line, Dialled: info.Dialled,
+			WaitMS: info.Wait.Milliseconds(), TimeoutMS: timeout.Milliseconds(), Pop: info.Pop}}
 	sess.call = c
 	sock := sess.sock
 	s.mu.Unlock()
 
-	timeout := durOr(info.Timeout, durOr(s.RingTimeout, 20*time.Second))
-	err := sock.send(spMsg{Type: "ring", Call: id, Caller: info.Caller, Line: info.Line, Dialled: info.Dialled,
-		WaitMS: info.Wait.Milliseconds(), TimeoutMS: timeout.Milliseconds(), Pop: info.Pop})
-	if err != nil {
+	if err := sock.send(c.ring); err != nil {
 		s.cancelRing(c, "offline", ErrOffline)
 		return nil, ErrOffline
 	}
@@ -859,6 +864,7 @@ type CallLeg struct {
 	answer chan error
 	done   chan struct{}
 	ended  atomic.Bool
+	ring   spMsg // the ring message, sent again to a page that resumes while it rings
 	// guarded by Softphones.mu
 	state   int
 	reason  string

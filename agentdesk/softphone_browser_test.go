@@ -225,6 +225,51 @@ func TestSoftphoneBrowser(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // the caller's tone drains from the page's jitter buffer
 	}
 
+	// The socket drops mid-call (server side, as a proxy or a Wi-Fi change would): the
+	// page reconnects by itself and resumes the same PeerConnection; the call goes on.
+	{
+		ch := make(chan *CallLeg, 1)
+		go func() {
+			c, err := r.sp.Ring(context.Background(), "web1", RingInfo{CallID: "web-drop"})
+			if err != nil {
+				t.Errorf("Ring: %v", err)
+			}
+			if c != nil {
+				c.SetOutbound(media.NewToneSource(0.3, callerHz))
+			}
+			ch <- c
+		}()
+		cdpRun(t, ctx, "ring before the drop", chromedp.Poll[bool](`sp.state === "ringing"`, chromedp.WithPollingTimeout(5*time.Second)))
+		cdpRun(t, ctx, "accept before the drop", chromedp.Evaluate[bool](`sp.accept()`))
+		c := <-ch
+		if c == nil {
+			t.FailNow()
+		}
+		r.sp.mu.Lock()
+		sock := r.sp.sockets["web1"]
+		r.sp.mu.Unlock()
+		sock.conn.CloseNow()
+		cdpRun(t, ctx, "the page reconnects and resumes",
+			chromedp.Poll[bool](`window.states.includes("reconnecting") && sp.state === "incall"`,
+				chromedp.WithPollingTimeout(5*time.Second)))
+		if !r.sp.Connected("web1") {
+			t.Error("not connected after the resume")
+		}
+		select {
+		case <-c.Done():
+			t.Fatalf("the call ended across the drop: %s", c.EndReason())
+		default:
+		}
+		if lvl := cdpRun(t, ctx, "still hears", chromedp.Evaluate[float64](`rms()`)); lvl < 0.02 {
+			t.Errorf("after the resume the page hears nothing (rms %.3f)", lvl)
+		}
+		cdpRun(t, ctx, "hang up after the resume", chromedp.Evaluate[bool](`sp.hangup()`))
+		r.waitEvent("hangup web1 web-drop", 3*time.Second)
+		if r.hasEvent("vanish web1") {
+			t.Error("a resumed drop was reported as vanished")
+		}
+	}
+
 	// The server hangs up a ringing call: the page stops ringing.
 	go func() {
 		_, _ = r.sp.Ring(context.Background(), "web1", RingInfo{CallID: "web-cancel", Timeout: 300 * time.Millisecond})
@@ -236,10 +281,38 @@ func TestSoftphoneBrowser(t *testing.T) {
 	p50 := twoWay[len(twoWay)/2]
 	p95 := twoWay[int(math.Ceil(0.95*float64(len(twoWay))))-1]
 	t.Logf("accept click → two-way audio over %d calls on one connection: p50 %v, p95 %v (min %v, max %v); "+
-		"detectors: page: first 5 ms above -34 dBFS, polled each ms; server: first 20 ms frame of the tone out of the jitter buffer", len(twoWay), p50, p95, twoWay[0], twoWay[len(twoWay)-1])
+		"detectors: page: first 5 ms above -34 dBFS, polled each ms; server: first 20 ms frame of the tone out of the jitter buffer", len(twoWay), p50.Round(time.Millisecond), p95.Round(time.Millisecond), twoWay[0].Round(time.Millisecond), twoWay[len(twoWay)-1].Round(time.Millisecond))
 
-	run("stop", chromedp.Evaluate[chromedp.Void](`sp.stop()`))
-	r.waitEvent("vanish web1  bye", 3*time.Second)
+	// A second tab of the same agent takes over; the first is told and stops.
+	ctx2, cancelTab2 := chromedp.NewContext(ctx)
+	defer cancelTab2()
+	if err := chromedp.Do(ctx2, chromedp.Navigate(r.srv.URL+"/page?agent=web1")); err != nil {
+		t.Fatal(err)
+	}
+	cdpRun(t, ctx2, "start the second tab", chromedp.Evaluate[bool](`sp.start().then(() => true)`, chromedp.EvalAwaitPromise))
+	cdpRun(t, ctx, "the first tab is replaced", chromedp.Poll[bool](`sp.state === "replaced"`, chromedp.WithPollingTimeout(5*time.Second)))
+	r.waitEvent("vanish web1  replaced", 3*time.Second)
+	go func() {
+		c, err := r.sp.Ring(context.Background(), "web1", RingInfo{CallID: "web-tab2"})
+		if err == nil {
+			c.SetOutbound(media.NewToneSource(0.3, callerHz))
+		}
+	}()
+	cdpRun(t, ctx2, "the second tab rings", chromedp.Poll[bool](`sp.state === "ringing"`, chromedp.WithPollingTimeout(5*time.Second)))
+	if got := cdpRun(t, ctx2, "the second tab hears", chromedp.Evaluate[heardResult](fmt.Sprintf(`acceptAndHear(%g)`, callerHz), chromedp.EvalAwaitPromise)); got.HeardAt == 0 {
+		t.Error("the second tab does not hear the caller")
+	}
+	if n := cdpRun(t, ctx, "the first tab stays quiet", chromedp.Evaluate[int](`window.rings.filter(c => c.id === "web-tab2").length`)); n != 0 {
+		t.Error("the replaced tab rang")
+	}
+	run2 := func(what string, a chromedp.Action[chromedp.Void]) {
+		if err := chromedp.Do(ctx2, a); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	run2("stop", chromedp.Evaluate[chromedp.Void](`sp.stop()`))
+	r.waitEvent("vanish web1 web-tab2 bye", 3*time.Second)
+	cancelTab2()
 	cancelTab()
 	cancelAlloc()
 }

@@ -268,9 +268,10 @@
           this._setState('ready');
           if (this._resolveReady) { this._resolveReady(); this._resolveReady = null; }
           break;
-        case 'resumed':
-          if (!m.call && this.call) this._ended('dropped');
-          this._setState(this.call && this.call.accepted ? 'incall' : 'ready', this.call);
+        case 'resumed': // the same connection, mid-call if there was one
+          if (this.call && this.call.id !== m.call) this._ended('dropped');
+          if (this.call) this._setState(this.call.accepted ? (this.call.held ? 'held' : 'incall') : 'ringing', this.call);
+          else this._setState('ready');
           break;
         case 'ring':
           this.call = {
