@@ -48,8 +48,9 @@ func OpenPostgres(ctx context.Context, dsn string, o Options) (*SQLStore, error)
 
 type pgDialect struct{ pool *pgxpool.Pool }
 
-func (*pgDialect) name() string { return "postgres" }
-func (d *pgDialect) close()     { d.pool.Close() }
+func (*pgDialect) name() string       { return "postgres" }
+func (d *pgDialect) close()           { d.pool.Close() }
+func (*pgDialect) singleWriter() bool { return false }
 
 func (*pgDialect) migrations() (fs.FS, goose.Dialect) {
 	sub, _ := fs.Sub(migrationsFS, "migrations/postgres")

@@ -48,8 +48,9 @@ func OpenSQLite(ctx context.Context, path string, o Options) (*SQLStore, error) 
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string { return "sqlite" }
-func (sqliteDialect) close()       {}
+func (sqliteDialect) name() string       { return "sqlite" }
+func (sqliteDialect) close()             {}
+func (sqliteDialect) singleWriter() bool { return true }
 
 func (sqliteDialect) migrations() (fs.FS, goose.Dialect) {
 	sub, _ := fs.Sub(migrationsFS, "migrations/sqlite")

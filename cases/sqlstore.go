@@ -30,8 +30,12 @@ type SQLStore struct {
 	m       *metrics
 
 	replayMu sync.Mutex
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	// wmu serialises write transactions when the database has one writer
+	// (SQLite): waiting on a mutex is first come, first served, where
+	// SQLite's busy handler polls and can starve a writer past its timeout.
+	wmu  *sync.Mutex
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -42,6 +46,8 @@ type dialect interface {
 	// unavailable reports whether err means the database cannot be reached
 	// (retry later) rather than that the write is wrong.
 	unavailable(err error) bool
+	// singleWriter reports whether the database takes one writer at a time.
+	singleWriter() bool
 	bulkLoad(ctx context.Context, db *sql.DB, cs []Case, evs []Event) error
 	close()
 }
@@ -50,6 +56,9 @@ func openSQL(ctx context.Context, db *sql.DB, d dialect, o Options) (*SQLStore, 
 	o.defaults()
 	s := &SQLStore{db: db, d: d, opts: o, log: o.Logger.With("store", d.name(), "node", o.Node),
 		policy: &Policy{Calendar: o.Calendar, Taxonomy: o.Taxonomy}}
+	if d.singleWriter() {
+		s.wmu = &sync.Mutex{}
+	}
 	fail := func(err error) (*SQLStore, error) {
 		db.Close()
 		d.close()
@@ -365,6 +374,10 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []Event) (int64, error) {
 }
 
 func (s *SQLStore) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.wmu != nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -958,5 +971,9 @@ func (s *SQLStore) SweepDeadlines(ctx context.Context, now time.Time) ([]Notice,
 // BulkLoad inserts generated cases and events fast (COPY on PostgreSQL),
 // bypassing validation and the spool: it is for benchmarks and imports.
 func (s *SQLStore) BulkLoad(ctx context.Context, cs []Case, evs []Event) error {
+	if s.wmu != nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+	}
 	return s.d.bulkLoad(ctx, s.db, cs, evs)
 }
