@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -64,6 +65,7 @@ const (
 	ReasonReplaced       = "replaced"        // a newer tab or a new offer took over
 	ReasonBye            = "bye"             // the page ended the shift
 	ReasonICEFailed      = "ice-failed"      // the media path broke
+	ReasonMediaClosed    = "media-closed"    // the browser closed its side (DTLS close, track gone)
 	ReasonConnectTimeout = "connect-timeout" // the browser answered no ICE/DTLS in time
 	ReasonShutdown       = "shutdown"
 )
@@ -181,17 +183,18 @@ func durOr(d, def time.Duration) time.Duration {
 // session is one agent's shift connection: a PeerConnection and the leg over it.
 // Its mutable fields are guarded by Softphones.mu.
 type session struct {
-	agent   string
-	token   string // lets the same tab resume after a dropped socket
-	tr      *pcTransport
-	leg     *media.RTPLeg
-	codec   media.Codec
-	sock    *spSocket // nil while the socket is away
-	ready   bool      // media connected
-	gone    bool
-	call    *CallLeg // ringing or accepted
-	offered time.Time
-	timer   *time.Timer // connect timeout, then resume grace
+	agent    string
+	token    string // lets the same tab resume after a dropped socket
+	tr       *pcTransport
+	leg      *media.RTPLeg
+	codec    media.Codec
+	sock     *spSocket // nil while the socket is away
+	ready    bool      // media connected
+	gone     bool
+	replaced bool     // a newer socket of the agent took over; cleared by a resume
+	call     *CallLeg // ringing or accepted
+	offered  time.Time
+	timer    *time.Timer // connect timeout, then resume grace
 }
 
 // spMsg is every signalling message, both ways.
@@ -365,6 +368,7 @@ func (s *Softphones) attach(k *spSocket) bool {
 	s.sockets[k.agent] = k
 	if sess := s.sessions[k.agent]; sess != nil && old != nil && sess.sock == old {
 		sess.sock = nil
+		sess.replaced = true // however it ends now (the old tab closes its media), it was replaced
 		s.startGraceLocked(sess)
 	}
 	if old != nil {
@@ -453,6 +457,7 @@ func (s *Softphones) resume(k *spSocket, token string) bool {
 	}
 	s.stopTimerLocked(sess)
 	sess.sock = k
+	sess.replaced = false
 	msg := spMsg{Type: "resumed", Session: sess.token, Codec: sess.codec.String()}
 	var ring *spMsg
 	if c := sess.call; c != nil {
@@ -546,8 +551,11 @@ func (s *Softphones) offer(k *spSocket, offerSDP string) error {
 			s.connected(sess)
 		case webrtc.PeerConnectionStateFailed:
 			s.goEnd(sess, ReasonICEFailed)
+		case webrtc.PeerConnectionStateClosed:
+			s.goEnd(sess, ReasonMediaClosed)
 		}
 	})
+	tr.onDead = func() { s.goEnd(sess, ReasonMediaClosed) }
 	go func() { // RTCP from the browser must be read for the report interceptor to see it
 		defer s.wg.Done()
 		buf := make([]byte, 1500)
@@ -618,6 +626,9 @@ func (s *Softphones) endSession(sess *session, reason string, tellPage bool) {
 		return
 	}
 	sess.gone = true
+	if sess.replaced {
+		reason = ReasonReplaced
+	}
 	if s.sessions[sess.agent] == sess {
 		delete(s.sessions, sess.agent)
 	}
@@ -1083,6 +1094,10 @@ type pcTransport struct {
 	closed chan struct{}
 	once   sync.Once
 	rOnce  sync.Once
+	// onDead is called once when the remote track ends while we did not close: the
+	// browser went away. Set before the leg starts.
+	onDead func()
+	dead   sync.Once
 }
 
 var _ media.Transport = (*pcTransport)(nil)
@@ -1118,7 +1133,19 @@ func (t *pcTransport) ReadRTP(b []byte) (int, netip.AddrPort, error) {
 		return 0, netip.AddrPort{}, errors.New("softphone: transport closed")
 	}
 	n, _, err := t.remote.Load().Read(b)
-	return n, netip.AddrPort{}, err
+	if err != nil {
+		// Every error of a remote track is final (its buffer closed). Said as net.ErrClosed
+		// so that the leg's read loop ends instead of retrying a dead track.
+		select {
+		case <-t.closed:
+		default:
+			if t.onDead != nil {
+				t.dead.Do(t.onDead)
+			}
+		}
+		return 0, netip.AddrPort{}, fmt.Errorf("%w: %v", net.ErrClosed, err)
+	}
+	return n, netip.AddrPort{}, nil
 }
 
 func (t *pcTransport) WriteRTP(b []byte, _ netip.AddrPort) error { return t.track.write(b) }

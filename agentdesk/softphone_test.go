@@ -922,3 +922,28 @@ func BenchmarkSoftphoneLegs(b *testing.B) {
 type discardSink struct{}
 
 func (discardSink) WriteFrame(media.Codec, []byte) {}
+
+// The browser closes its PeerConnection while the socket stays: the server notices
+// from the media (DTLS close or the track ending), ends the call as vanished and tells
+// the page, which can offer again.
+func TestSoftphoneMediaGone(t *testing.T) {
+	r := newSPRig(t, nil)
+	p := r.dial("a5")
+	p.connect()
+	c := r.ringAccept(p, "a5", "m1")
+	start := time.Now()
+	p.leg.Close()
+	e := r.waitEvent("vanish a5 m1 ", 15*time.Second)
+	t.Logf("%q after %v", e, time.Since(start).Round(time.Millisecond))
+	<-c.Done()
+	if m := p.mustExpect("error", 2*time.Second); m.Reason != ReasonMediaClosed && m.Reason != ReasonICEFailed {
+		t.Errorf("page told %+v", m)
+	}
+	p.leg = nil
+	p.connect() // a new shift connection on the same socket
+	c2 := r.ringAccept(p, "a5", "m2")
+	c2.SetOutbound(media.NewToneSource(0.5, toneCaller))
+	if _, ok := p.heard.waitTone(toneCaller, 3*time.Second); !ok {
+		t.Error("no audio on the new connection")
+	}
+}
