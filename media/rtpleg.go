@@ -126,6 +126,19 @@ type RTPLeg struct {
 	close1    sync.Once
 	life      sync.Mutex // orders Start against Close
 
+	// relayTo is the leg this party's packets are forwarded out of as they arrive (a
+	// bridge with one codec); relayFrom is the leg whose packets come out of this one.
+	relayTo, relayFrom atomic.Pointer[RTPLeg]
+
+	// send side: the clock and the relay both send; sendMu orders them.
+	sendMu    sync.Mutex
+	relayBuf  [12 + 1488]byte
+	relayOn   bool
+	relaySSRC uint32
+	relayOff  uint32 // our timestamp minus the relayed stream's
+	lastRelay int64  // unix nanos when a packet was last relayed
+	lastTick  int64  // unix nanos when the clock's latest frame was due
+
 	// clock side (only the pacer goroutine touches these after Start)
 	start      time.Time
 	frames     int64
@@ -279,6 +292,7 @@ func (l *RTPLeg) Codec() Codec {
 func (l *RTPLeg) Inbound() Source { return l.in.reader() }
 
 func (l *RTPLeg) SetOutbound(src Source) {
+	l.unrelay()
 	if src == nil {
 		l.out.Store(nil)
 		return
@@ -343,9 +357,33 @@ func (l *RTPLeg) deliver(d Digit) {
 	}
 }
 
+// Relay makes the packets that from receives go out of l as they arrive (see Bridge).
+// A later SetOutbound on l, or either leg closing, ends it.
+func (l *RTPLeg) Relay(from *RTPLeg) {
+	l.unrelay()
+	l.sendMu.Lock()
+	l.relayOn = false
+	l.sendMu.Unlock()
+	l.relayFrom.Store(from)
+	from.relayTo.Store(l)
+}
+
+// unrelay stops relaying into l; paced sending (from the outbound source) resumes with a
+// marker bit.
+func (l *RTPLeg) unrelay() {
+	if f := l.relayFrom.Swap(nil); f != nil {
+		f.relayTo.CompareAndSwap(l, nil)
+		l.resume.Store(true)
+	}
+}
+
 // Close stops the leg and releases its ports; it is safe to call more than once.
 func (l *RTPLeg) Close() error {
 	l.close1.Do(func() {
+		l.unrelay()
+		if t := l.relayTo.Swap(nil); t != nil { // the other side sends on its own again
+			t.unrelay()
+		}
 		l.life.Lock()
 		l.closed.Store(true)
 		started := l.started.Load()
@@ -407,7 +445,9 @@ func (l *RTPLeg) tick(now time.Time) {
 	if n > maxCatchUp { // a long stall: skip, keeping the RTP clock true to real time
 		skipped := n - maxCatchUp
 		l.frames += skipped
+		l.sendMu.Lock()
 		l.ts += uint32(skipped) * FrameSamples
+		l.sendMu.Unlock()
 		n = maxCatchUp
 	}
 	for ; n > 0; n-- {
@@ -458,32 +498,69 @@ func (l *RTPLeg) frame() {
 	for _, s := range *l.tapsOut.Load() {
 		s.WriteFrame(codec, payload)
 	}
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	l.lastTick = l.frameTime()
 	ts := l.ts
 	l.ts += FrameSamples
 	if !r.Send {
 		l.resume.Store(true)
 		return
 	}
-	var to netip.AddrPort
-	if !l.single {
-		dst := l.sendTo.Load()
-		if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
-			return
-		}
-		to = *dst
+	to, ok := l.destination()
+	if !ok {
+		return
 	}
 	pt := uint8(codec)
 	marker := l.resume.Load()
 	pkt := l.txBuf[:]
+	dtmf := false
 	if r.DTMFPT != 0 {
 		var ev [4]byte
 		if n, evTS, m, active := l.dtmfOut.Next(ev[:], ts); active {
-			pt, marker, ts = r.DTMFPT, m, evTS
+			pt, marker, ts, dtmf = r.DTMFPT, m, evTS, true
 			copy(payload, ev[:n])
 			pkt = l.txBuf[:12+n]
 		}
 	}
+	if l.relayFrom.Load() != nil && !dtmf {
+		if time.Duration(l.lastTick-l.lastRelay) < relayGap {
+			return // the bridged party's packets are relayed as they arrive: no paced copy
+		}
+		// The other party is silent (muted, VAD, on hold): keep our stream alive with
+		// silence, so the far end's latching and RTP timeout see us (the de-jittered copy
+		// of what was relayed must not go out twice); the next relayed packet lines its
+		// clock up again.
+		FillSilence(codec, payload)
+		l.relayOn = false
+	}
 	l.resume.Store(false)
+	l.writeLocked(pkt, pt, marker, ts, to)
+}
+
+// relayGap is how long a relayed stream may pause before the leg fills in on its own.
+const relayGap = 3 * FrameDuration
+
+// frameTime is when the current frame was due, by the leg's own clock.
+func (l *RTPLeg) frameTime() int64 {
+	return l.start.UnixNano() + l.frames*int64(FrameDuration)
+}
+
+// destination is where packets go: nowhere (false) while the peer's address is unknown.
+func (l *RTPLeg) destination() (netip.AddrPort, bool) {
+	if l.single {
+		return netip.AddrPort{}, true
+	}
+	dst := l.sendTo.Load()
+	if dst == nil || !dst.IsValid() || dst.Addr().IsUnspecified() {
+		return netip.AddrPort{}, false
+	}
+	return *dst, true
+}
+
+// writeLocked stamps our header on pkt (whose payload is in place) and sends it; the
+// caller holds sendMu, which orders our sequence numbers across the clock and the relay.
+func (l *RTPLeg) writeLocked(pkt []byte, pt uint8, marker bool, ts uint32, to netip.AddrPort) {
 	pkt[0] = 0x80
 	pkt[1] = pt
 	if marker {
@@ -498,6 +575,38 @@ func (l *RTPLeg) frame() {
 		l.e.m.tx.Inc()
 		l.sentOctets += uint32(len(pkt) - 12)
 	}
+}
+
+// relay forwards one packet the bridged party just sent, out of this leg, at once: the
+// bridge adds no clock wait and no jitter-buffer delay. It keeps this leg's SSRC and
+// sequence, shifts the timestamps into this leg's clock, and maps the telephone-event
+// payload type. It runs on the other leg's receive goroutine.
+func (l *RTPLeg) relay(h *rtp.Header, payload []byte, dtmf bool) {
+	r := l.remote.Load()
+	if r == nil || !r.Send || len(payload) > len(l.relayBuf)-12 {
+		return
+	}
+	pt := uint8(r.Codec)
+	if dtmf {
+		if r.DTMFPT == 0 {
+			return
+		}
+		pt = r.DTMFPT
+	}
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	to, ok := l.destination()
+	if !ok {
+		return
+	}
+	l.lastRelay = time.Now().UnixNano()
+	marker := h.Marker
+	if !l.relayOn || h.SSRC != l.relaySSRC { // a new stream: line its clock up with ours
+		l.relayOn, l.relaySSRC, l.relayOff = true, h.SSRC, l.ts-h.Timestamp
+		marker = true
+	}
+	n := copy(l.relayBuf[12:], payload)
+	l.writeLocked(l.relayBuf[:12+n], pt, marker, h.Timestamp+l.relayOff, to)
 }
 
 func (l *RTPLeg) readLoop() {
@@ -576,6 +685,9 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 	l.lastRx.Store(now.UnixNano())
 	l.nIn.Add(1)
 	l.e.m.rx.Inc()
+	if t := l.relayTo.Load(); t != nil {
+		t.relay(h, payload, isDTMF)
+	}
 	if isDTMF {
 		if d, ok := l.dtmfIn.Handle(payload, h.SSRC, h.SequenceNumber, h.Timestamp, now); ok {
 			l.e.m.digitRFC.Inc()
@@ -654,6 +766,7 @@ func (l *RTPLeg) rtcp(r *Remote) {
 		to = netip.AddrPortFrom(dst.Addr(), dst.Port()+1)
 	}
 	now := time.Now()
+	l.sendMu.Lock()
 	sr := &rtcp.SenderReport{
 		SSRC:        l.ssrc,
 		NTPTime:     ntpTime(now),
@@ -661,6 +774,7 @@ func (l *RTPLeg) rtcp(r *Remote) {
 		PacketCount: uint32(l.nOut.Load()),
 		OctetCount:  l.sentOctets,
 	}
+	l.sendMu.Unlock()
 	sr.Reports = rr
 	b, err := rtcp.Marshal([]rtcp.Packet{sr, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
 		Source: l.ssrc, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "hotline"}},

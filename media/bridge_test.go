@@ -1,0 +1,167 @@
+package media
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Two RTP legs of one codec bridged: each packet a party sends leaves the other leg at once,
+// with that leg's SSRC and sequence and the same payload, and no paced copy beside it; when
+// the bridge ends, the leg plays its own source again.
+func TestBridgeRelaysPackets(t *testing.T) {
+	e := newTestEngine(t)
+	peerA, peerB := newPeer(t), newPeer(t)
+	a, _ := e.NewRTPLeg(RTPLegOptions{ID: "a"})
+	b, _ := e.NewRTPLeg(RTPLegOptions{ID: "b"})
+	defer a.Close()
+	defer b.Close()
+	a.Configure(Remote{Addr: addrOf(peerA), Codec: PCMU, DTMFPT: 101, Send: true, Recv: true})
+	b.Configure(Remote{Addr: addrOf(peerB), Codec: PCMU, DTMFPT: 96, Send: true, Recv: true})
+	a.Start()
+	b.Start()
+	Bridge(a, b)
+
+	// Drain what b sent before the first relayed packet (nothing, or silence at start).
+	dst := net.UDPAddrFromAddrPort(a.LocalAddr())
+	var sent [][]byte
+	for i := 0; i < 10; i++ {
+		payload := bytes.Repeat([]byte{byte(0x10 + i)}, FrameSamples)
+		sent = append(sent, payload)
+		peerA.WriteToUDP(rtpPacket(0, uint16(500+i), uint32(8000+i*FrameSamples), 0xa11ce, payload), dst)
+		time.Sleep(5 * time.Millisecond) // well inside relayGap, so no fill-in belongs between them
+	}
+	peerA.WriteToUDP(rtpPacket(101, 510, 9600, 0xa11ce, []byte{5, 0x80, 0, 160}), dst) // a key
+	buf := make([]byte, 1500)
+	var got []rtp.Packet
+	peerB.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+	for {
+		n, _, err := peerB.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	// Find the relayed packets: the sent payloads in order, then the event.
+	first, last := -1, -1
+	audio, events := 0, 0
+	for i, p := range got {
+		switch {
+		case p.PayloadType == 0 && audio < len(sent) && bytes.Equal(p.Payload, sent[audio]):
+			if first < 0 {
+				first = i
+			}
+			audio++
+			last = i
+		case p.PayloadType == 96: // the event, in b's telephone-event payload type
+			events++
+			last = i
+		}
+	}
+	if audio != len(sent) || events != 1 {
+		t.Fatalf("b's peer got %d packets: %d relayed audio (want %d, in order) and %d events (want 1)", len(got), audio, len(sent), events)
+	}
+	if between := last - first + 1; between != audio+events {
+		t.Errorf("%d paced packets went out in the middle of the relayed stream", between-audio-events)
+	}
+	if last == len(got)-1 {
+		t.Error("b fell silent when a stopped talking: the far end would lose its stream")
+	}
+	for _, p := range got[last+1:] { // the fill-in is silence, never audio sent twice
+		if p.PayloadType == 0 && !bytes.Equal(p.Payload, bytes.Repeat([]byte{0xff}, FrameSamples)) {
+			t.Fatalf("after the relayed stream b sent audio %x…", p.Payload[:4])
+		}
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].SSRC != got[0].SSRC || got[i].SequenceNumber != got[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: SSRC %x seq %d after %d", i, got[i].SSRC, got[i].SequenceNumber, got[i-1].SequenceNumber)
+		}
+	}
+
+	// The bridge ends (b hears a prompt now): b sends on its own clock again.
+	b.SetOutbound(Silence{})
+	peerB.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	paced := 0
+	for {
+		if _, _, err := peerB.ReadFromUDP(buf); err != nil {
+			break
+		}
+		paced++
+	}
+	if paced < 8 {
+		t.Errorf("after the bridge ended b sent %d packets in 300 ms", paced)
+	}
+	if a.relayTo.Load() != nil || b.relayFrom.Load() != nil {
+		t.Error("relay state left behind")
+	}
+}
+
+// Closing one party ends the relay both ways; the other leg plays its source again.
+func TestBridgeEndsWhenALegCloses(t *testing.T) {
+	e := newTestEngine(t)
+	a, _ := e.NewRTPLeg(RTPLegOptions{})
+	b, _ := e.NewRTPLeg(RTPLegOptions{})
+	defer b.Close()
+	for _, l := range []*RTPLeg{a, b} {
+		l.Configure(Remote{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Codec: PCMA, Send: true, Recv: true})
+	}
+	Bridge(a, b)
+	a.Close()
+	if b.relayFrom.Load() != nil || b.relayTo.Load() != nil {
+		t.Error("b still bridged to a closed leg")
+	}
+	// Different codecs are bridged on the clock, with no relay.
+	c, _ := e.NewRTPLeg(RTPLegOptions{})
+	defer c.Close()
+	c.Configure(Remote{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Codec: PCMU, Send: true, Recv: true})
+	Bridge(b, c)
+	if b.relayTo.Load() != nil || c.relayTo.Load() != nil {
+		t.Error("a μ-law and an A-law leg were relayed without transcoding")
+	}
+}
+
+func TestRelayAllocatesNothing(t *testing.T) {
+	a := newBenchLeg(t)
+	b := newBenchLeg(t)
+	Bridge(a, b)
+	from := netip.MustParseAddrPort("127.0.0.1:5004")
+	pkts := benchPackets()
+	var h rtp.Header
+	i := 0
+	recv := func() {
+		a.receive(pkts[i%len(pkts)], from, time.Now(), &h)
+		i++
+	}
+	recv()
+	if n := testing.AllocsPerRun(500, recv); n != 0 {
+		t.Errorf("a relayed packet allocates %.1f times", n)
+	}
+}
+
+// BenchmarkRelay is the bridge's cost per forwarded packet: parse, jitter buffer (for
+// taps and readers) and the send on the other leg.
+func BenchmarkRelay(b *testing.B) {
+	x := newBenchLeg(b)
+	y := newBenchLeg(b)
+	Bridge(x, y)
+	from := netip.MustParseAddrPort("127.0.0.1:5004")
+	pkts := benchPackets()
+	var h rtp.Header
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		x.receive(pkts[i%len(pkts)], from, time.Now(), &h)
+		if i%2 == 0 {
+			x.jb.pop(x.inFrame[:])
+		}
+		i++
+	}
+}
