@@ -311,6 +311,7 @@ type run struct {
 	// and kept across holds, returns to the queue and further agents.
 	recorder    *recordings.Recorder
 	untapCaller func()
+	msgs        *messageRecorder // messages left in record nodes
 }
 
 // record taps the caller (left) and the other party (right) into the call's recording,
@@ -349,8 +350,15 @@ func (r *run) closeRecording() {
 }
 
 func (r *run) ivrOptions() ivr.RunOptions {
-	return ivr.RunOptions{CallID: r.c.ID, Dialled: r.n.Number, Caller: r.c.Caller, Calendar: r.s.cfg.Calendar,
+	o := ivr.RunOptions{CallID: r.c.ID, Dialled: r.n.Number, Caller: r.c.Caller, Calendar: r.s.cfg.Calendar,
 		Callers: r.s.cfg.Callers, Logger: r.log, Metrics: r.s.cfg.IVRMetrics}
+	if r.s.cfg.Recordings != nil {
+		if r.msgs == nil {
+			r.msgs = &messageRecorder{store: r.s.cfg.Recordings, cw: r.cw}
+		}
+		o.Recorder = r.msgs
+	}
+	return o
 }
 
 // hold plays hold music until the call ends, keeping any key pressed: where a caller

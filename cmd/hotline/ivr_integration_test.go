@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
@@ -226,4 +227,46 @@ func TestFlowReload(t *testing.T) {
 		}
 	}
 	t.Error("after a good reload the next call did not run the built-in intake")
+}
+
+// A record node takes the caller's message into a recording of its own, noted in the
+// call's path and work order.
+func TestRecordMessage(t *testing.T) {
+	a := startTestApp(t, func(c *Config) { c.IVR.FlowsDir = "testdata/flows_record" })
+	probe := testkit.NewRTPProbe(t)
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+		MediaPort: probe.Port(), Wait: 30 * time.Second})
+	rtpAddr := liveRTP(t, a, "12345")
+	// Speak a tone after the prompt (5.7 s) and the beep (0.4 s); the message lasts 3 s.
+	time.Sleep(6800 * time.Millisecond)
+	if err := probe.SendTone(context.Background(), rtpAddr, 0, 700, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	res, err := caller.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, res, 1)
+	c := waitEnded(t, a, 1)[0]
+	out := getJSON[struct {
+		Events []struct {
+			Type    string          `json:"type"`
+			Payload json.RawMessage `json:"payload"`
+		} `json:"events"`
+	}](t, a, "/api/cases/"+c.Case+"/timeline")
+	var path string
+	for _, e := range out.Events {
+		if e.Type == "recording.ref" && strings.Contains(string(e.Payload), `"message"`) {
+			var p struct{ Path string }
+			json.Unmarshal(e.Payload, &p)
+			path = p.Path
+		}
+	}
+	if path == "" {
+		t.Fatalf("no message in the case timeline: %+v", out.Events)
+	}
+	left, _ := splitRecording(t, path)
+	if share := bestShare(left, 700); share < 0.5 {
+		t.Errorf("the message does not hold the caller's tone (best share %.2f)", share)
+	}
 }
