@@ -76,12 +76,7 @@ func (s *Service) callback(a acd.Assignment) {
 	}
 	agent, err := s.dialWithin(ctx, a, contact, s.cfg.CallbackFrom)
 	if err != nil {
-		var de *sip.DialError
-		if errors.As(err, &de) && de.Status >= 400 && de.Status != 408 && de.Status != 480 {
-			_ = a.Rejected()
-		} else {
-			_ = a.NoAnswer()
-		}
+		missed(a, err)
 		log.Info("call: callback: agent did not answer", "error", err)
 		return
 	}
@@ -133,6 +128,17 @@ func (s *Service) callback(a acd.Assignment) {
 	_ = a.Complete()
 	note("CALLBACK_COMPLETE", 0, map[string]any{"agent": a.AgentID})
 	s.forgetCallbackCase(a.CallID)
+}
+
+// missed reports an offer the agent's phone did not take: refused (a 4xx/6xx other than
+// "not there") or not answered.
+func missed(a acd.Assignment, err error) {
+	var de *sip.DialError
+	if errors.As(err, &de) && de.Status >= 400 && de.Status != 408 && de.Status != 480 {
+		_ = a.Rejected()
+		return
+	}
+	_ = a.NoAnswer()
 }
 
 // dialWithin places a call for an assignment, giving up when the ACD withdraws the offer.

@@ -165,24 +165,10 @@ func (r *run) talk(a acd.Assignment, peer *sip.OutboundCall) {
 
 // ring calls the agent's phone for an offer and reports the result to the ACD.
 func (r *run) ring(a acd.Assignment, contact string) (*sip.OutboundCall, error) {
-	s, ctx, c := r.s, r.ctx, r.c
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-a.Withdrawn(): // the ring timed out in the ACD, or the agent logged out
-			cancel()
-		case <-rctx.Done():
-		}
-	}()
-	peer, err := s.cfg.Dialer.Dial(rctx, sip.DialOptions{URI: contact, From: c.Caller, Timeout: a.Timeout})
+	ctx := r.ctx
+	peer, err := r.s.dialWithin(ctx, a, contact, r.c.Caller)
 	if err != nil {
-		var de *sip.DialError
-		if errors.As(err, &de) && de.Status >= 400 && de.Status != 408 && de.Status != 480 {
-			_ = a.Rejected()
-		} else {
-			_ = a.NoAnswer()
-		}
+		missed(a, err)
 		return nil, err
 	}
 	if err := a.Answered(); err != nil { // the caller hung up or the offer ended meanwhile
