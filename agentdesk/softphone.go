@@ -7,16 +7,18 @@ package agentdesk
 //
 // Who offers: the browser. It owns the microphone, so its offer already carries its
 // sending track and codec list; the server answers with exactly one G.711 codec (the
-// first PCMU/PCMA in the browser's order) and telephone-event. ICE is non-trickle from
-// the server (its answer carries every candidate; on loopback and on a LAN host
-// candidates are gathered at once); the page may trickle its own candidates.
+// first PCMU/PCMA in the browser's order) and telephone-event. The server does not
+// trickle: pion gathers host candidates at once, so its answer carries them all. The
+// page trickles (Chromium may take seconds to finish gathering), and even an offer
+// with no candidate connects, because the browser's checks reach the server's.
 //
 // Page → server: offer{sdp} | resume{session} | candidate{candidate} | accept{call} |
 // reject{call} | hangup{call} | hold/unhold/mute/unmute{call} | dtmf{call,digits} | bye.
 // Server → page: answer{sdp,session,codec} | ready | resumed{session,call?} |
 // ring{call,caller,line,dialled,wait_ms,timeout_ms,pop} | hangup{call,reason} |
-// error{reason,message} (reasons: replaced, no-session, no-g711, connect-timeout,
-// ice-failed, shutdown, bad-message, no-such-call).
+// error{reason,message} (reasons: replaced, no-session, no-g711, bad-offer,
+// connect-timeout, ice-failed, media-closed, shutdown, bad-message, no-such-call).
+// A resumed page that was ringing gets the ring again after "resumed".
 
 import (
 	"context"
