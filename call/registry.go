@@ -126,7 +126,7 @@ func (r *registry) live1(id string) *record {
 // finish moves a call from live to recent, with its final figures.
 func (r *registry) finish(rec *record, ci agentdesk.CallInfo) {
 	r.mu.Lock()
-	delete(r.live, rec.c.ID)
+	delete(r.live, ci.ID)
 	r.recent[r.next] = ci
 	r.next = (r.next + 1) % len(r.recent)
 	if r.next == 0 {
