@@ -967,3 +967,17 @@ func TestSoftphoneSendPathAllocatesNothing(t *testing.T) {
 	cli.Close()
 	goleak.VerifyNone(t, ign)
 }
+
+// Any offer text: pickG711 answers a codec it found or an error, never panics.
+func FuzzSoftphonePickG711(f *testing.F) {
+	f.Add("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 8 126\r\n" +
+		"a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:126 telephone-event/8000\r\na=fmtp:126 0-15\r\n")
+	f.Add("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n")
+	f.Add("v=0\r\nm=video 9 RTP/AVP 96\r\n")
+	f.Fuzz(func(t *testing.T, offer string) {
+		c, _, _, err := pickG711(offer)
+		if err == nil && c != media.PCMU && c != media.PCMA {
+			t.Fatalf("codec %v", c)
+		}
+	})
+}
