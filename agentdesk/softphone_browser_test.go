@@ -213,6 +213,14 @@ func TestSoftphoneBrowser(t *testing.T) {
 				t.Errorf("muted, the server still hears the microphone (share %.2f)", share)
 			}
 			cdpRun(t, ctx, "unmute", chromedp.Evaluate[bool](`sp.unmute()`))
+			// Hold: the call layer hears of it; the page stops its microphone and speaker.
+			cdpRun(t, ctx, "hold", chromedp.Evaluate[bool](`sp.hold()`))
+			r.waitEvent("control web1 "+id+" hold", 2*time.Second)
+			if st := cdpRun(t, ctx, "held state", chromedp.Evaluate[string](`sp.state + (document.getElementById("remote").muted ? "+muted" : "")`)); st != "held+muted" {
+				t.Errorf("on hold the page is %q", st)
+			}
+			cdpRun(t, ctx, "unhold", chromedp.Evaluate[bool](`sp.unhold()`))
+			r.waitEvent("control web1 "+id+" unhold", 2*time.Second)
 		}
 
 		if i == runs-1 { // the shift's leg after all the calls
