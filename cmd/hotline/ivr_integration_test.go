@@ -46,7 +46,8 @@ func hasEvent(c agentdesk.CallInfo, kind, detail string) bool {
 
 // Each built-in number goes greeting → notice → queue with its own skill, with no menu.
 func TestIntakePathPerNumber(t *testing.T) {
-	a := startTestApp(t, nil)
+	// SIPp's callers send no audio: keep them past the 30 s RTP timeout.
+	a := startTestApp(t, func(c *Config) { c.SIP.RTPTimeout = Duration(time.Minute) })
 	skills := map[string]string{"12345": "general", "12369": "environment", "12358": "prices", "967111": "housing"}
 	var wg sync.WaitGroup
 	for n := range skills {
