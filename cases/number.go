@@ -18,7 +18,7 @@ import (
 // goes on and its writes are spooled), so a node must be able to number cases
 // on its own. The node digit makes numbers unique across up to ten nodes that
 // share a PostgreSQL database, without coordination; 99,999 cases per node
-// per day is far above a city's volume (Hangzhou: ~700,000 a year).
+// per day is far above a city's volume (Hangzhou 2012: ≈ 260,000 a year).
 //
 // The sequence survives restarts through a hi/lo reservation: the node
 // reserves blocks of numberBlock numbers in a small state file (fsynced once
