@@ -1,0 +1,368 @@
+// Package bridge runs bridged calls for B4 and B5: SIPp callers (20 ms PCMU from
+// rtp_stream) → hotline (straight-to-queue intake, one queue) → SIP agents that are all
+// one SIPp UAS with -rtp_echo, and a probe call whose caller is a UDP socket of ours
+// sending tagged PCMU: its packets come back through hotline, the agent's echo and
+// hotline again, and the round trip minus a direct round trip to the same echo
+// (measured side by side) is what the two bridge passes add.
+package bridge
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hotline-12345/hotline/bench/b4/kit"
+	"github.com/hotline-12345/hotline/bench/internal/harness"
+	"github.com/hotline-12345/hotline/internal/testkit"
+)
+
+// Setup is a running hotline with its agents' UAS.
+type Setup struct {
+	H      *harness.Hotline
+	UAS    *testkit.SIPp
+	Dir    string
+	UL     string // caller audio (headerless μ-law)
+	RecDir string
+}
+
+// Start builds and starts hotline with agents agents, all on one SIPp UAS echoing RTP.
+func Start(ctx context.Context, root, dir string, agents int, jitter time.Duration) (*Setup, error) {
+	uas, err := harness.StartSIPp(ctx, dir, "agents", testkit.SIPpOpts{
+		Scenario: testkit.ScenarioUASEcho, RTPEcho: true, Calls: 1000000, RecvTimeout: 10 * time.Minute,
+		Timeout: 3 * time.Hour,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Setup{UAS: uas, Dir: dir, UL: filepath.Join(root, "bench/testdata/caller_pcmu.ul"), RecDir: filepath.Join(dir, "rec")}
+	cfg, err := kit.WriteConfig(kit.Options{Dir: dir, Agents: agents, AgentAddr: uas.Addr(), RecordDir: s.RecDir, Jitter: jitter})
+	if err != nil {
+		uas.Stop()
+		return nil, err
+	}
+	bin, err := harness.BuildHotline(ctx, root, dir)
+	if err != nil {
+		uas.Stop()
+		return nil, err
+	}
+	s.H, err = harness.StartHotline(ctx, bin, cfg, dir)
+	if err != nil {
+		uas.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop ends the server and the UAS.
+func (s *Setup) Stop() {
+	s.H.Stop()
+	s.UAS.Stop()
+}
+
+// RecordingOff makes recording fail for new calls (the directory becomes a file: the
+// recorder cannot create its day folder, logs it, and the call goes on unrecorded);
+// RecordingOn restores it.
+func (s *Setup) RecordingOff() error {
+	if err := os.RemoveAll(s.RecDir); err != nil {
+		return err
+	}
+	return os.WriteFile(s.RecDir, []byte("recording off for B5\n"), 0o644)
+}
+
+func (s *Setup) RecordingOn() error {
+	if st, err := os.Stat(s.RecDir); err == nil && !st.IsDir() {
+		if err := os.Remove(s.RecDir); err != nil {
+			return err
+		}
+	}
+	return os.MkdirAll(s.RecDir, 0o755)
+}
+
+// RecordedBytes sums the sizes of the recordings on disk.
+func (s *Setup) RecordedBytes() (n int64, files int) {
+	_ = filepath.Walk(s.RecDir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+			files++
+		}
+		return nil
+	})
+	return
+}
+
+// Result is one step.
+type Result struct {
+	Calls                 int
+	Created, Failed       int
+	Up                    int // bridged calls at the window's end (SIPp's count)
+	Window                time.Duration
+	ServerCPU             time.Duration
+	CPUPct                float64
+	Forwarded             float64 // RTP packets hotline sent in the window (all forwarded when all calls are bridged)
+	Received              float64
+	ServerLost            float64 // by sequence number, at hotline's legs
+	ServerDropped         float64 // late / dropped inbound at hotline
+	SocketDrops           int64
+	USPerForwarded        float64
+	CallerSIPpPct, UASPct float64
+	// Probe round trips.
+	ViaHotline, Direct Stats
+	BytesWritten       int64
+	Recordings         int
+	Err                string
+}
+
+// Stats are round trips of tagged packets.
+type Stats struct {
+	Sent, Back    int
+	P50, P99, Max time.Duration
+	RTTs          []time.Duration
+	ByIndex       []time.Duration // 0: not back
+	SendLateP99   time.Duration   // how late our own sends were against their 20 ms schedule
+}
+
+func (st Stats) String() string {
+	return fmt.Sprintf("%d/%d back, p50 %.2f ms, p99 %.2f ms, max %.2f ms (our sends late p99 %.2f ms)", st.Back, st.Sent, ms(st.P50), ms(st.P99), ms(st.Max), ms(st.SendLateP99))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// Step runs n bridged calls (ramped at rate) plus one probe call, and measures over window.
+func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Duration) (Result, error) {
+	r := Result{Calls: n, Window: window}
+	ramp := time.Duration(float64(n) / rate * float64(time.Second))
+	settle := 3 * time.Second
+	talk := ramp + settle + window + 8*time.Second
+	load, err := harness.StartSIPp(ctx, s.Dir, fmt.Sprintf("callers%d-%d", n, time.Now().UnixNano()%100000), testkit.SIPpOpts{
+		Scenario: testkit.ScenarioCall, Number: "12345", Target: s.H.SIPAddr,
+		Calls: n, Rate: rate, Concurrency: n, Pause: talk, AudioUL: s.UL, RecvTimeout: 60 * time.Second,
+	})
+	if err != nil {
+		return r, err
+	}
+	// The probe call: our socket is the caller's media.
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return r, err
+	}
+	defer pc.Close()
+	_ = pc.SetReadBuffer(4 << 20)
+	dc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return r, err
+	}
+	defer dc.Close()
+	probePort := pc.LocalAddr().(*net.UDPAddr).Port
+	probeCall, err := harness.StartSIPp(ctx, s.Dir, fmt.Sprintf("probe%d-%d", n, time.Now().UnixNano()%100000), testkit.SIPpOpts{
+		Scenario: testkit.ScenarioCall, Number: "12345", Target: s.H.SIPAddr,
+		Calls: 1, Rate: 1, Pause: talk, MediaPort: probePort, RecvTimeout: 60 * time.Second,
+	})
+	if err != nil {
+		load.Stop()
+		return r, err
+	}
+	// Keep the probe's leg latched on our socket from the start (silence until tagged packets).
+	stopKeep := make(chan struct{})
+	hotlineRTP := make(chan netip.AddrPort, 1)
+	go func() { // find hotline's RTP address for the probe call
+		want := fmt.Sprintf("127.0.0.1:%d", probePort)
+		for {
+			var body struct {
+				Calls []struct {
+					State string `json:"state"`
+					RTP   *struct{ Local, Remote string }
+				}
+			}
+			if kit.GetJSON(s.H.HTTPAddr, "/api/calls", &body) == nil {
+				for _, c := range body.Calls {
+					if c.State == "answered" && c.RTP != nil && c.RTP.Remote == want {
+						if ap, err := netip.ParseAddrPort(c.RTP.Local); err == nil {
+							hotlineRTP <- ap
+							return
+						}
+					}
+				}
+			}
+			select {
+			case <-stopKeep:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(ramp + settle)
+	var dst netip.AddrPort
+	select {
+	case dst = <-hotlineRTP:
+	case <-time.After(20 * time.Second):
+		close(stopKeep)
+		r.Err = "probe call not found in /api/calls"
+	}
+	uasMedia := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.UAS.MediaPort))
+
+	cpu0, _ := harness.ProcCPU(s.H.Pid())
+	l0, _ := harness.ProcCPU(load.Pid())
+	u0, _ := harness.ProcCPU(s.UAS.Pid())
+	drops0, _ := harness.ProcUDPDrops(s.H.Pid())
+	m0, _ := kit.Scrape(s.H.HTTPAddr)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	if dst.IsValid() {
+		wg.Add(2)
+		go func() { defer wg.Done(); r.ViaHotline = roundTrips(pc, dst, window, 0x11) }()
+		go func() { defer wg.Done(); r.Direct = roundTrips(dc, uasMedia, window, 0x22) }()
+	}
+	time.Sleep(window)
+	elapsed := time.Since(t0)
+	cpu1, _ := harness.ProcCPU(s.H.Pid())
+	l1, _ := harness.ProcCPU(load.Pid())
+	u1, _ := harness.ProcCPU(s.UAS.Pid())
+	drops1, _ := harness.ProcUDPDrops(s.H.Pid())
+	m1, _ := kit.Scrape(s.H.HTTPAddr)
+	up, _ := load.Snapshot()
+	wg.Wait()
+	if r.Err == "" {
+		close(stopKeep)
+	}
+	r.Up = up.CurrentCalls
+	r.ServerCPU = cpu1 - cpu0
+	r.CPUPct = 100 * r.ServerCPU.Seconds() / elapsed.Seconds()
+	r.CallerSIPpPct = 100 * (l1 - l0).Seconds() / elapsed.Seconds()
+	r.UASPct = 100 * (u1 - u0).Seconds() / elapsed.Seconds()
+	r.SocketDrops = drops1 - drops0
+	r.Forwarded = m1.Sum("hotline_rtp_packets_sent_total") - m0.Sum("hotline_rtp_packets_sent_total")
+	r.Received = m1.Sum("hotline_rtp_packets_received_total") - m0.Sum("hotline_rtp_packets_received_total")
+	r.ServerLost = m1.Sum("hotline_rtp_packets_lost_total") - m0.Sum("hotline_rtp_packets_lost_total")
+	r.ServerDropped = m1.Sum("hotline_rtp_packets_dropped_total") - m0.Sum("hotline_rtp_packets_dropped_total")
+	if r.Forwarded > 0 {
+		r.USPerForwarded = float64(r.ServerCPU.Microseconds()) / r.Forwarded
+	}
+	pres, _ := probeCall.Wait()
+	lres, lerr := load.Wait()
+	r.Created, r.Failed = lres.Created+pres.Created, lres.Failed+pres.Failed
+	if lerr != nil && r.Err == "" {
+		r.Err = firstLine(lerr.Error())
+	}
+	r.BytesWritten, r.Recordings = s.RecordedBytes()
+	if _, err := kit.Get(s.H.HTTPAddr, "/healthz"); err != nil {
+		r.Err += "; the server is gone: " + err.Error() + "\n" + s.H.LogTail()
+		_ = os.WriteFile(filepath.Join(os.TempDir(), fmt.Sprintf("b4-hotline-%d.log", n)), []byte(s.H.LogTail()), 0o644)
+	}
+	return r, nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// roundTrips sends a 20 ms PCMU packet every 20 ms for d to dst from conn, each tagged
+// (magic byte, sequence) in its payload, and times each tagged packet that comes back.
+// Payload bytes are μ-law values that survive decode/encode unchanged.
+func roundTrips(conn *net.UDPConn, dst netip.AddrPort, d time.Duration, magic byte) Stats {
+	n := int(d / (20 * time.Millisecond))
+	sent := make([]time.Time, n)
+	var mu sync.Mutex
+	var rtts []time.Duration
+	seen := make([]bool, n)
+	byIndex := make([]time.Duration, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(d + 2*time.Second))
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			if k < 12+8 {
+				continue
+			}
+			p := buf[12:k]
+			if p[0] != 0x20|magic&0x0f || p[1] != 0x30 {
+				continue
+			}
+			i := int(tagDecode(p[2:8]))
+			mu.Lock()
+			if i >= 0 && i < n && !sent[i].IsZero() && !seen[i] {
+				seen[i] = true
+				rtts = append(rtts, now.Sub(sent[i]))
+				byIndex[i] = now.Sub(sent[i])
+			}
+			mu.Unlock()
+		}
+	}()
+	ssrc := uint32(time.Now().UnixNano()) ^ uint32(magic)<<24
+	pkt := make([]byte, 12+160)
+	to := net.UDPAddrFromAddrPort(dst)
+	start := time.Now()
+	var late []time.Duration
+	for i := 0; i < n; i++ {
+		next := start.Add(time.Duration(i) * 20 * time.Millisecond)
+		if w := time.Until(next); w > 0 {
+			time.Sleep(w)
+		}
+		pkt[0], pkt[1] = 0x80, 0
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[4:], uint32(i*160))
+		binary.BigEndian.PutUint32(pkt[8:], ssrc)
+		p := pkt[12:]
+		for j := range p {
+			p[j] = 0x55 // a quiet, unambiguous μ-law value
+		}
+		p[0], p[1] = 0x20|magic&0x0f, 0x30
+		tagEncode(p[2:8], uint32(i))
+		mu.Lock()
+		sent[i] = time.Now()
+		late = append(late, sent[i].Sub(next))
+		mu.Unlock()
+		_, _ = conn.WriteToUDP(pkt, to)
+	}
+	time.Sleep(time.Second)
+	_ = conn.SetReadDeadline(time.Now())
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	st := Stats{Sent: n, Back: len(rtts), RTTs: rtts, ByIndex: byIndex, SendLateP99: harness.Percentile(late, 99)}
+	if len(rtts) > 0 {
+		st.P50 = harness.Percentile(rtts, 50)
+		st.P99 = harness.Percentile(rtts, 99)
+		st.Max = harness.Percentile(rtts, 100)
+	}
+	return st
+}
+
+// tagEncode writes v as six base-16 digits in μ-law bytes 0x40..0x4f (mid-level
+// negative samples, far from the two encodings of zero).
+func tagEncode(b []byte, v uint32) {
+	for i := 5; i >= 0; i-- {
+		b[i] = 0x40 | byte(v&0xf)
+		v >>= 4
+	}
+}
+
+func tagDecode(b []byte) int64 {
+	var v int64
+	for _, c := range b {
+		if c&0xf0 != 0x40 {
+			return -1
+		}
+		v = v<<4 | int64(c&0x0f)
+	}
+	return v
+}
+
+var ErrNoProbe = errors.New("bridge: probe call not found")

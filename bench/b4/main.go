@@ -1,0 +1,191 @@
+// Command b4 measures bridged calls (B4 in BENCHMARKS.md): SIPp callers sending 20 ms
+// PCMU → hotline (pinned to core 0, GOMAXPROCS=1; a straight-to-queue intake) → SIP
+// agents that are all one SIPp UAS with -rtp_echo (core 1), in steps of concurrent
+// bridged calls until the knee. Per step: server CPU per forwarded RTP packet ÷ the B0
+// floor measured in the same run, the latency the two bridge passes add (a probe call
+// whose caller is our own socket: tagged packets round-trip through hotline and the
+// agent's echo, minus a direct round trip to the same echo measured at the same time),
+// and loss (probe packets not back; sequence gaps and drops counted by hotline).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotline-12345/hotline/bench/b4/bridge"
+	"github.com/hotline-12345/hotline/bench/b4/kit"
+	"github.com/hotline-12345/hotline/bench/internal/harness"
+)
+
+func main() {
+	steps := flag.String("steps", "200,400,600,800,1000,1200", "concurrent bridged calls, one step each")
+	rate := flag.Float64("rate", 53, "calls per second while ramping (off the 20 ms grid)")
+	window := flag.Duration("window", 10*time.Second, "measurement window once a step is up")
+	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
+	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
+	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
+	flag.Parse()
+	if *floorOnly {
+		f, err := harness.MeasureFloor(100000, 3)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "b4:", err)
+			os.Exit(1)
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(f)
+		return
+	}
+	if err := run(*steps, *rate, *window, *results, *jitter); err != nil {
+		fmt.Fprintln(os.Stderr, "b4:", err)
+		os.Exit(1)
+	}
+}
+
+func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration) error {
+	ctx := context.Background()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	var ns []int
+	maxN := 0
+	for _, f := range strings.Split(steps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad step %q", f)
+		}
+		ns = append(ns, n)
+		maxN = max(maxN, n)
+	}
+	dir, err := os.MkdirTemp("", "hotline-b4-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	harness.RaiseUDPBuffers()
+	floor, err := MeasureFloor()
+	if err != nil {
+		return err
+	}
+	loadStart := kit.LoadAvg()
+	s, err := bridge.Start(ctx, root, dir, maxN+50, jitter)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	r := &harness.Report{
+		Title: "B4: bridged calls",
+		Method: fmt.Sprintf("hotline on core 0 (GOMAXPROCS=1), config written at run time: a straight-to-queue intake, one queue, "+
+			"%d agents with static contacts all on one SIPp UAS with -rtp_echo; SIPp callers (rtp_stream, 10 s of speech as 20 ms PCMU) "+
+			"ramp at %v calls/s; both SIPp on core 1. Every bridged call is also recorded (stereo WAV, as shipped). A %v window per step: "+
+			"server CPU from /proc/PID/stat ÷ RTP packets hotline sent (hotline_rtp_packets_sent_total: each one a forwarded packet, "+
+			"a receive and a send) = CPU µs per forwarded packet, ÷ 2 × the B0 per-operation floor (%.2f µs, measured in this run) = the ratio. "+
+			"Added latency: a probe call whose caller media is our UDP socket sends one tagged PCMU packet per 20 ms; each comes back "+
+			"caller→hotline→agent echo→hotline→caller (two bridge passes); minus a direct round trip to the same SIPp echo, sent side by side. "+
+			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
+	}
+	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
+	time.Sleep(2 * time.Second)
+	knee := 0
+	for _, n := range ns {
+		res, err := s.Step(ctx, n, rate, window)
+		if err != nil {
+			return err
+		}
+		load := fmt.Sprintf("%d bridged", n)
+		if res.CallerSIPpPct > 70 || res.UASPct > 70 {
+			load += fmt.Sprintf(" VOID (SIPp %.0f %% / %.0f %%)", res.CallerSIPpPct, res.UASPct)
+		}
+		ratio := res.USPerForwarded / (2 * floor.PacketOpUS)
+		addP50 := res.ViaHotline.P50 - res.Direct.P50
+		addP99 := res.ViaHotline.P99 - res.Direct.P99
+		probeLoss := 0.0
+		if res.ViaHotline.Sent > 0 {
+			probeLoss = 100 * float64(res.ViaHotline.Sent-res.ViaHotline.Back) / float64(res.ViaHotline.Sent)
+		}
+		serverLoss := 0.0
+		if res.Received > 0 {
+			serverLoss = 100 * (res.ServerLost + res.ServerDropped) / (res.Received + res.ServerLost)
+		}
+		r.Add("B4", load, "CPU per forwarded packet ÷ floor", fmt.Sprintf("%.2f µs ÷ (2 × %.2f µs) = %.2f (server %.0f %% of a core)",
+			res.USPerForwarded, floor.PacketOpUS, ratio, res.CPUPct), "≤ 2")
+		r.Add("B4", load, "added latency p50 / p99 (2 bridge passes)", fmt.Sprintf("%.2f ms / %.2f ms", ms(addP50), ms(addP99)), "p99 ≤ 1 ms idle, ≤ 2 ms at 80 % knee")
+		r.Add("B4", load, "loss: probe / at hotline (lost+dropped)", fmt.Sprintf("%.2f %% / %.3f %%", probeLoss, serverLoss), "0")
+		r.Add("B4", load, "failed calls", fmt.Sprintf("%d of %d (up %d)", res.Failed, res.Created, res.Up), "0")
+		fmt.Fprintf(&r.Detail, "%d calls: up %d; created %d failed %d; server CPU %v (%.1f %%); forwarded %.0f pkts (%.1f/s/call), received %.0f; "+
+			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%; load %s\n  via hotline: %s\n  direct echo: %s\n  recordings: %d files, %d bytes %s\n",
+			n, res.Up, res.Created, res.Failed, res.ServerCPU, res.CPUPct, res.Forwarded, res.Forwarded/res.Window.Seconds()/float64(max(1, res.Up)),
+			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, kit.LoadAvg(), res.ViaHotline, res.Direct,
+			res.Recordings, res.BytesWritten, res.Err)
+		if os.Getenv("B4_DEBUG") != "" {
+			for i, d := range res.ViaHotline.ByIndex {
+				fmt.Printf("%d:%.1f ", i, ms(d))
+			}
+			fmt.Println()
+		}
+		fmt.Printf("step %d done: %.2f µs/fwd, add p99 %.2f ms, loss %.2f%%, cpu %.0f%%\n", n, res.USPerForwarded, ms(addP99), probeLoss, res.CPUPct)
+		first, last := trend(res.ViaHotline.ByIndex)
+		fmt.Fprintf(&r.Detail, "  probe round trip through hotline, median of the first / last tenth of the window: %.1f ms / %.1f ms\n", first, last)
+		if res.Failed > n/200 || res.CPUPct > 95 || res.ViaHotline.Back == 0 {
+			fmt.Fprintf(&r.Detail, "  past the knee at %d (failed calls, the server's core saturated, or no probe packet back): stopping\n", n)
+			break
+		}
+		if probeLoss <= 1 && serverLoss <= 1 {
+			knee = n
+		}
+		time.Sleep(5 * time.Second)
+	}
+	r.Add("B4", "", "knee (last step with loss ≤ 1 % and no failures)", fmt.Sprintf("%d bridged calls", knee), "1,000 on two cores")
+	return r.Finish(os.Stdout, results, "")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// MeasureFloor runs B0 in a child pinned to core 0 with GOMAXPROCS=1, as the server.
+func MeasureFloor() (harness.Floor, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return harness.Floor{}, err
+	}
+	argv := append(harness.Pin(0), self, "-floor-only")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	out, err := cmd.Output()
+	if err != nil {
+		return harness.Floor{}, fmt.Errorf("b0 floor: %w", err)
+	}
+	var f harness.Floor
+	return f, json.Unmarshal(out, &f)
+}
+
+func jitterDesc(d time.Duration) string {
+	if d <= 0 {
+		return "default (40 ms)"
+	}
+	return d.String()
+}
+
+// trend is the median round trip of the first and the last tenth of the probe's packets
+// (those that came back): a rising playout delay shows as last > first.
+func trend(by []time.Duration) (first, last float64) {
+	k := len(by) / 10
+	med := func(ds []time.Duration) float64 {
+		var v []float64
+		for _, d := range ds {
+			if d > 0 {
+				v = append(v, ms(d))
+			}
+		}
+		return harness.Median(v)
+	}
+	if k == 0 {
+		return 0, 0
+	}
+	return med(by[:k]), med(by[len(by)-k:])
+}
