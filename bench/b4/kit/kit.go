@@ -55,10 +55,10 @@ type Options struct {
 	WrapUp      time.Duration
 	RingTimeout time.Duration
 	MaxNoAnswer int
-	RecordDir   string // recordings.dir ("" = data dir)
+	RecordDir   string        // recordings.dir ("" = data dir)
 	Jitter      time.Duration // media.jitter_buffer (0: hotline's default, 40 ms)
 	RTPTimeout  time.Duration // sip.rtp_timeout (0: 60 s)
-	Extra       string // appended YAML (top-level keys not otherwise written)
+	Extra       string        // appended YAML (top-level keys not otherwise written)
 }
 
 // WriteConfig writes hotline.yaml (and flows/intake.yaml) into o.Dir and returns its path.
