@@ -98,7 +98,9 @@ func run(n int, rate float64, window time.Duration, repeats int, results string)
 					lastOnFiles = append(lastOnFiles, f)
 				}
 			}
-			// Check the files now: the next run turns the folder into a file.
+			// Check the files now (the next run turns the folder into a file), once the
+			// recorders have closed: the header is rewritten at close.
+			time.Sleep(3 * time.Second)
 			wavOK, wavBad = checkWAVs(lastOnFiles, float64(n)/rate+3+window.Seconds()+8)
 		} else {
 			off = append(off, res.CPUPct)
