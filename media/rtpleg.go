@@ -538,8 +538,10 @@ func (l *RTPLeg) frame() {
 	l.writeLocked(pkt, pt, marker, ts, to)
 }
 
-// relayGap is how long a relayed stream may pause before the leg fills in on its own.
-const relayGap = 3 * FrameDuration
+// relayGap is how long a relayed stream may pause before the leg fills in on its own:
+// long enough that a receive stall under load does not add packets beside the relayed
+// ones, short enough for the far end's latching and RTP timeout.
+const relayGap = 10 * FrameDuration
 
 // frameTime is when the current frame was due, by the leg's own clock.
 func (l *RTPLeg) frameTime() int64 {

@@ -73,7 +73,12 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	switch {
 	case contact == nil: // a query: answer with the current binding
 	case expires == 0 || contact.Address.Wildcard:
-		delete(s.reg.bindings, id)
+		if _, had := s.reg.bindings[id]; had {
+			delete(s.reg.bindings, id)
+			if f := s.cfg.OnRegistrationExpired; f != nil {
+				go f(id) // the phone is gone as surely as if it had lapsed
+			}
+		}
 	default:
 		if expires < minRegister {
 			s.reg.mu.Unlock()
