@@ -436,7 +436,11 @@ func (l *RTPLeg) tick(now time.Time) {
 	if l.closed.Load() {
 		return
 	}
-	due := int64(now.Sub(l.start)/FrameDuration) + 1
+	// The clock visits this leg's slot at the start of the millisecond its frames fall
+	// due in, up to a millisecond before the exact instant: count a frame due within the
+	// coming millisecond, or it would wait a whole frame and go out in a pair with the
+	// next one (gaps of 0 and 40 ms instead of 20).
+	due := int64((now.Sub(l.start)+time.Millisecond)/FrameDuration) + 1
 	n := due - l.frames
 	if n <= 0 {
 		return
