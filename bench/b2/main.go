@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -124,7 +123,7 @@ func run(root, steps string, rate float64, window time.Duration, probes int, num
 	defer os.RemoveAll(dir)
 	harness.RaiseUDPBuffers()
 
-	floor, err := measureFloor()
+	floor, err := harness.MeasureFloorPinned()
 	if err != nil {
 		return err
 	}
@@ -291,24 +290,6 @@ func step(ctx context.Context, r *harness.Report, h *harness.Hotline, dir string
 		fmt.Fprintf(&r.Detail, "  the probe received nothing: server log tail:\n%s\n", h.LogTail())
 	}
 	return nil
-}
-
-// measureFloor runs B0 in a child pinned to core 0 with GOMAXPROCS=1, as the
-// server will be, so that the ratio compares like with like.
-func measureFloor() (harness.Floor, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return harness.Floor{}, err
-	}
-	argv := append(harness.Pin(0), self, "-floor-only")
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	out, err := cmd.Output()
-	if err != nil {
-		return harness.Floor{}, fmt.Errorf("b0 floor: %w", err)
-	}
-	var f harness.Floor
-	return f, json.Unmarshal(out, &f)
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

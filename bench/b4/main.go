@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +68,7 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	}
 	defer os.RemoveAll(dir)
 	harness.RaiseUDPBuffers()
-	floor, err := MeasureFloor()
+	floor, err := harness.MeasureFloorPinned()
 	if err != nil {
 		return err
 	}
@@ -146,23 +145,6 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
-
-// MeasureFloor runs B0 in a child pinned to core 0 with GOMAXPROCS=1, as the server.
-func MeasureFloor() (harness.Floor, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return harness.Floor{}, err
-	}
-	argv := append(harness.Pin(0), self, "-floor-only")
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	out, err := cmd.Output()
-	if err != nil {
-		return harness.Floor{}, fmt.Errorf("b0 floor: %w", err)
-	}
-	var f harness.Floor
-	return f, json.Unmarshal(out, &f)
-}
 
 func jitterDesc(d time.Duration) string {
 	if d <= 0 {

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"time"
 )
 
@@ -126,4 +129,23 @@ func measureEcho(n int) (float64, error) {
 		return 0, err
 	}
 	return float64(cpu.Microseconds()) / float64(4*n), nil
+}
+
+// MeasureFloorPinned measures the B0 floor in a child of this program pinned to core 0
+// with GOMAXPROCS=1, as the server runs: the program must answer `-floor-only` by
+// printing the Floor as JSON.
+func MeasureFloorPinned() (Floor, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return Floor{}, err
+	}
+	argv := append(Pin(0), self, "-floor-only")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	out, err := cmd.Output()
+	if err != nil {
+		return Floor{}, fmt.Errorf("b0 floor: %w", err)
+	}
+	var f Floor
+	return f, json.Unmarshal(out, &f)
 }
