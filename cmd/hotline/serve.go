@@ -48,7 +48,18 @@ type app struct {
 	cases     cases.Store
 	stopSweep context.CancelFunc
 	recs      *recordings.Store
+	// closers are run at shutdown (last added first), after HTTP stops and before the
+	// ACD and the calls close: the features wired in by wire_*.go files add theirs.
+	closers []func()
 }
+
+// Features of the agent desk live in files of their own (wire_*.go), each adding itself
+// in an init function: callWirings adjust the call service's configuration before it
+// starts, deskWirings the HTTP server's before it serves.
+var (
+	callWirings []func(a *app, cfg *call.Config) error
+	deskWirings []func(a *app, desk *agentdesk.Server) error
+)
 
 // openRecordings repairs files a crash left and starts the hourly retention sweep.
 func (a *app) openRecordings() error {
@@ -278,7 +289,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 		agentSkills[ag.ID] = ag.Skills
 		sipPasswords[ag.ID] = ag.SIPPassword
 	}
-	a.calls, err = call.New(call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
+	callCfg := call.Config{Numbers: numbers, Prompts: prompts, Flows: a.flows,
 		Destinations: cfg.Destinations, Dialer: dialer{&a.sip}, TransferTimeout: cfg.IVR.TransferTimeout.D(),
 		IVRMetrics: ivrMetrics, AnswerAfter: cfg.SIP.AnswerAfter.D(),
 		Cases: a.cases, Calendar: a.cases.Policy().Calendar, Callers: openCases{a.cases}, Recordings: a.recs,
@@ -286,7 +297,13 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 			Callback: cfg.Callbacks.URI != ""},
 		CallbackURI: cfg.Callbacks.URI, CallbackFrom: cfg.Callbacks.From,
 		ACD: a.acd, QueueForSkill: queueFor, Agents: agents, Contacts: func(id string) (string, bool) { return a.sip.Contact(id) },
-		Logger: a.log, Registerer: a.reg})
+		Logger: a.log, Registerer: a.reg}
+	for _, w := range callWirings {
+		if err := w(a, &callCfg); err != nil {
+			return a, err
+		}
+	}
+	a.calls, err = call.New(callCfg)
 	if err != nil {
 		return a, &ConfigError{File: "numbers", Msg: err.Error()}
 	}
@@ -337,6 +354,11 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	desk := &agentdesk.Server{AdminToken: a.token, Calls: a.calls, Gatherer: a.reg, Logger: a.log,
 		Health: func() error { return nil }, ReloadFlows: a.ReloadFlows, ACD: a.acd, AgentSkills: agentSkills,
 		Cases: agentdesk.NewCasesAPI(a.cases, a.log)}
+	for _, w := range deskWirings {
+		if err := w(a, desk); err != nil {
+			return a, err
+		}
+	}
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: %w", err)
@@ -369,6 +391,9 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = a.http.Shutdown(hctx)
 		cancel()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
 	}
 	if a.acd != nil {
 		_ = a.acd.Close()
