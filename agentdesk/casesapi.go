@@ -55,9 +55,11 @@ const MaxCaseBody = 64 << 10
 
 // User is who makes a request, as the cases API needs to know it.
 type User struct {
-	ID   string
-	Role cases.Role
-	Dept string // for department handlers
+	ID         string
+	Role       cases.Role
+	Dept       string // for department handlers
+	Team       string // for supervisors (the team they watch) and agents (their team)
+	Outsourced bool   // outsourced staff never dispatch or close cases
 }
 
 type userKey struct{}

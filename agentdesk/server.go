@@ -91,6 +91,29 @@ type Server struct {
 	// Cases, if set, serves the work-order API under /api/cases.
 	Cases  http.Handler
 	Logger *slog.Logger
+
+	// mounted and public are the handlers features add with Mount and Public.
+	mounted []route
+	public  []route
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// Mount registers h for pattern (a net/http ServeMux pattern, e.g. "GET /api/wallboard"
+// or "/ws/agent") behind the same authentication as the rest of the API: h runs only for
+// a signed-in user or the admin token, and UserFrom(r.Context()) tells who is asking.
+// Call it before Handler.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mounted = append(s.mounted, route{pattern, h})
+}
+
+// Public registers h for pattern without authentication: the sign-in page, static assets.
+// Call it before Handler.
+func (s *Server) Public(pattern string, h http.Handler) {
+	s.public = append(s.public, route{pattern, h})
 }
 
 // Handler builds the route table.
@@ -127,6 +150,12 @@ func (s *Server) Handler() http.Handler {
 		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("/api/", s.requireAdmin(api))
+	for _, m := range s.mounted {
+		mux.Handle(m.pattern, s.requireAdmin(m.h))
+	}
+	for _, p := range s.public {
+		mux.Handle(p.pattern, p.h)
+	}
 	return mux
 }
 
