@@ -148,6 +148,7 @@ func (r *run) talk(a acd.Assignment, peer *sip.OutboundCall) {
 	ctx := r.ctx
 	media.Bridge(r.c.Leg, peer.Leg)
 	untap := r.record(peer.Leg)
+	unmonitor := r.s.mon.bridged(r.c.ID, a.AgentID, r.c.Leg, peer.Leg, r.recorder) // supervisors: monitor.go
 	agentLeft := false
 	select {
 	case <-ctx.Done():
@@ -155,6 +156,7 @@ func (r *run) talk(a acd.Assignment, peer *sip.OutboundCall) {
 	case <-peer.Done():
 		agentLeft = true
 	}
+	unmonitor()
 	untap()
 	_ = a.Complete()
 	r.rec.event("complete", "agent "+a.AgentID)

@@ -87,6 +87,7 @@ type Service struct {
 	queueFor map[string]string
 	cb       callbacks
 	writers  *caseWriters // nil without a case store
+	mon      monitors     // bridged calls and the supervisors on them (monitor.go)
 }
 
 var _ sip.CallHandler = (*Service)(nil)
