@@ -44,9 +44,11 @@ type Engine struct {
 	log    *slog.Logger
 	ports  *portPool
 	pacers []*pacer
-	next   atomic.Uint32
-	m      *metrics
-	closed atomic.Bool
+	// pollers read the SIP legs' inbound RTP, one beside each pacer.
+	pollers []*poller
+	next    atomic.Uint32
+	m       *metrics
+	closed  atomic.Bool
 	// rtcpBufs lends the RTCP read buffer: each leg needs one for a moment every few
 	// seconds, so legs do not each keep one.
 	rtcpBufs sync.Pool
@@ -88,6 +90,12 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, ports: newPortPool(cfg.PortMin, cfg.PortMax), m: m}
 	e.rtcpBufs.New = func() any { return new([1500]byte) }
 	for i := 0; i < cfg.Pacers; i++ {
+		pl, err := newPoller()
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.pollers = append(e.pollers, pl)
 		e.pacers = append(e.pacers, newPacer(e.log, m.lateness))
 	}
 	return e, nil
@@ -101,6 +109,9 @@ func (e *Engine) Close() {
 	for _, p := range e.pacers {
 		p.close()
 	}
+	for _, p := range e.pollers {
+		p.close()
+	}
 }
 
 // ActiveLegs is the number of legs being paced.
@@ -112,36 +123,37 @@ func (e *Engine) ActiveLegs() int {
 	return n
 }
 
-func (e *Engine) pickPacer() *pacer {
-	return e.pacers[int(e.next.Add(1))%len(e.pacers)]
+// pickPacer chooses the clock (and the poller beside it) of a new leg, in turn.
+func (e *Engine) pickPacer() (*pacer, *poller) {
+	i := int(e.next.Add(1)) % len(e.pacers)
+	return e.pacers[i], e.pollers[i]
 }
 
 // ErrNoPorts is returned when every port of the RTP range is in use.
 var ErrNoPorts = errors.New("media: no free RTP port")
 
-// listenPair binds an even RTP port and the RTCP port above it.
-func (e *Engine) listenPair() (rtpConn, rtcpConn *net.UDPConn, port int, err error) {
+// listenPair binds an even RTP port (a raw socket the poller reads) and the RTCP port
+// above it.
+func (e *Engine) listenPair() (*udpTransport, error) {
 	for tries := 0; tries < e.ports.size(); tries++ {
 		port, ok := e.ports.get()
 		if !ok {
-			return nil, nil, 0, ErrNoPorts
+			return nil, ErrNoPorts
 		}
-		a, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP, uint16(port))))
+		fd, v6, err := udpSocket(netip.AddrPortFrom(e.cfg.BindIP, uint16(port)), e.cfg.SocketBuffer)
 		if err != nil {
 			e.ports.put(port) // taken by someone else; try the next
 			continue
 		}
 		b, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP, uint16(port+1))))
 		if err != nil {
-			a.Close()
+			syscall.Close(fd)
 			e.ports.put(port)
 			continue
 		}
-		_ = a.SetReadBuffer(e.cfg.SocketBuffer)
-		_ = a.SetWriteBuffer(e.cfg.SocketBuffer)
-		return a, b, port, nil
+		return &udpTransport{fd: fd, v6: v6, rtcp: b, port: port, pool: e.ports}, nil
 	}
-	return nil, nil, 0, ErrNoPorts
+	return nil, ErrNoPorts
 }
 
 // portPool hands out even ports first-in first-out, so that a port just released is the

@@ -2,6 +2,7 @@ package media
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -112,4 +113,48 @@ func FuzzRTPReceive(f *testing.F) {
 		}
 		leg.jb.pop(leg.inFrame[:])
 	})
+}
+
+// The whole receive path of a started SIP leg: the poller's wake, recvfrom, parse,
+// jitter buffer, while the clock sends. Counted over the process: the sender in this
+// test does not allocate either.
+func TestPolledReceiveAllocatesNothing(t *testing.T) {
+	leg := newBenchLeg(t)
+	if err := leg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	peer := newPeer(t)
+	pkts := benchPackets()
+	to := leg.LocalAddr()
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := peer.WriteToUDPAddrPort(pkts[i%len(pkts)], to); err != nil {
+				t.Fatal(err)
+			}
+			if i%16 == 15 {
+				time.Sleep(time.Millisecond) // let the poller keep up: no kernel drops
+			}
+		}
+	}
+	waitIn := func(n uint64) {
+		deadline := time.Now().Add(10 * time.Second)
+		for leg.Stats().PacketsIn < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("received %d packets, want %d", leg.Stats().PacketsIn, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(256) // warm up: latching, first wake-ups
+	waitIn(256)
+	const n = 4096
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	send(n)
+	waitIn(256 + n)
+	runtime.ReadMemStats(&after)
+	if per := float64(after.Mallocs-before.Mallocs) / n; per > 0.05 {
+		t.Errorf("%.3f allocations per received packet (%d over %d packets), want 0", per, after.Mallocs-before.Mallocs, n)
+	}
 }

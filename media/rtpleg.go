@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -66,25 +67,38 @@ type Transport interface {
 }
 
 // udpTransport is the SIP leg's transport: an even RTP port and the RTCP port above it.
+// The RTP socket is outside Go's network poller: the engine's poller reads it and the
+// leg writes it with plain non-blocking system calls. fd changes only under both the
+// leg's rxMu and sendMu (closeFD), so a holder of either may use it.
 type udpTransport struct {
-	conn, rtcp *net.UDPConn
-	port       int
-	pool       *portPool
+	fd   int // -1 once closed
+	v6   bool
+	rtcp *net.UDPConn
+	port int
+	pool *portPool
 }
 
-func (u *udpTransport) ReadRTP(b []byte) (int, netip.AddrPort, error) {
-	return u.conn.ReadFromUDPAddrPort(b)
+// ReadRTP is not how UDP legs receive (the poller reads them); it says so.
+func (u *udpTransport) ReadRTP([]byte) (int, netip.AddrPort, error) {
+	return 0, netip.AddrPort{}, errors.New("media: UDP legs are read by the engine's poller")
 }
 
 func (u *udpTransport) WriteRTP(b []byte, dst netip.AddrPort) error {
-	_, err := u.conn.WriteToUDPAddrPort(b, dst)
-	return err
+	return sendTo(u.fd, b, dst, u.v6)
 }
 
 func (u *udpTransport) SinglePeer() bool { return false }
 
+func (u *udpTransport) closeFD() {
+	if u.fd >= 0 {
+		syscall.Close(u.fd)
+		u.fd = -1
+	}
+}
+
+// Close releases the ports; the leg has closed the RTP socket already (closeFD).
 func (u *udpTransport) Close() error {
-	u.conn.Close()
+	u.closeFD()
 	u.rtcp.Close()
 	u.pool.put(u.port)
 	return nil
@@ -100,6 +114,7 @@ type RTPLeg struct {
 	udp   *udpTransport // nil for other transports
 	local netip.AddrPort
 	pacer *pacer
+	poll  *poller // reads a UDP leg's packets; nil for other transports
 	log   *slog.Logger
 
 	// signalled parameters, swapped whole on (re-)negotiation
@@ -152,7 +167,9 @@ type RTPLeg struct {
 	nextRTCP   time.Time
 	sentOctets uint32
 
-	// receive side (only the read goroutine touches these)
+	// receive side (only the read goroutine or the poller touches these, under rxMu)
+	rxMu      sync.Mutex // held by the poller while it reads and handles a packet
+	pollID    uint64     // the leg's registration with its poller
 	jbMu      sync.Mutex
 	jb        *jitterBuffer
 	latched   bool
@@ -183,14 +200,13 @@ func (e *Engine) NewRTPLeg(opts RTPLegOptions) (*RTPLeg, error) {
 	if e.closed.Load() {
 		return nil, errors.New("media: engine closed")
 	}
-	c, rc, port, err := e.listenPair()
+	u, err := e.listenPair()
 	if err != nil {
 		return nil, err
 	}
-	u := &udpTransport{conn: c, rtcp: rc, port: port, pool: e.ports}
 	l := e.newLeg(opts, u)
 	l.udp = u
-	l.local = netip.AddrPortFrom(e.cfg.BindIP, uint16(port))
+	l.local = netip.AddrPortFrom(e.cfg.BindIP, uint16(u.port))
 	return l, nil
 }
 
@@ -274,9 +290,19 @@ func (l *RTPLeg) Start() error {
 	l.start = time.Now()
 	l.nextRTCP = l.start.Add(l.e.cfg.RTCPInterval)
 	l.lastRx.Store(l.start.UnixNano())
-	l.pacer = l.e.pickPacer()
+	var pl *poller
+	l.pacer, pl = l.e.pickPacer()
+	if l.udp != nil {
+		if err := pl.add(l, l.udp.fd); err != nil {
+			l.started.Store(false)
+			return err
+		}
+		l.poll = pl
+		close(l.readDone) // no read goroutine
+	} else {
+		go l.readLoop()
+	}
 	l.e.m.legs.Inc()
-	go l.readLoop()
 	l.pacer.add(l, l.start)
 	return nil
 }
@@ -391,6 +417,18 @@ func (l *RTPLeg) Close() error {
 		if started {
 			l.pacer.remove(l, l.start)
 			l.e.m.legs.Dec()
+		}
+		if u := l.udp; u != nil {
+			if l.poll != nil {
+				l.poll.remove(l, u.fd)
+			}
+			// A packet the poller is handling finishes first; the clock and a relay
+			// sending into this leg hold sendMu.
+			l.rxMu.Lock()
+			l.sendMu.Lock()
+			u.closeFD()
+			l.sendMu.Unlock()
+			l.rxMu.Unlock()
 		}
 		l.tr.Close()
 		if started {
