@@ -4,6 +4,7 @@
 package agentdesk
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-12345/hotline/agentdesk/auth"
 	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/media"
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +94,19 @@ type Server struct {
 	Cases  http.Handler
 	Logger *slog.Logger
 
+	// Auth, if set, signs users in (GET/POST /api/auth/…, a session cookie) and keeps
+	// the audit log; the admin token still acts as the administrator. Without it only
+	// the admin token opens the API.
+	Auth *auth.Auth
+	// AgentTeam, if set, gives an agent's team, which scopes what supervisors see; by
+	// default it is the team of the agent's user in Auth.
+	AgentTeam func(ctx context.Context, agentID string) string
+	// CaseDept, if set, gives the lead department of a work order by number: department
+	// handlers see the calls (and recordings) of their department's work orders.
+	CaseDept func(ctx context.Context, caseNumber string) (string, error)
+	// Recordings, if set, serves the calls' recordings (GET /api/recordings/{callID}).
+	Recordings RecordingOpener
+
 	// mounted and public are the handlers features add with Mount and Public.
 	mounted []route
 	public  []route
@@ -127,36 +142,44 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/calls/{id}", s.getCall)
 	api.HandleFunc("POST /api/calls/{id}/recording", s.pauseRecording)
+	api.HandleFunc("GET /api/recordings/{callID}", s.serveRecording)
 	if s.ReloadFlows != nil {
-		api.HandleFunc("POST /api/flows/reload", func(w http.ResponseWriter, r *http.Request) {
+		api.Handle("POST /api/flows/reload", adminOnly(func(w http.ResponseWriter, r *http.Request) {
 			if err := s.ReloadFlows(); err != nil {
 				WriteError(w, http.StatusUnprocessableEntity, "flows not reloaded, the old ones stay in service: "+err.Error())
 				return
 			}
 			WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
-		})
+		}))
 	}
 	if s.ACD != nil {
-		s.agentRoutes(api)
+		agents := http.NewServeMux()
+		s.agentRoutes(agents)
+		api.Handle("GET /api/queues", agents)
+		api.Handle("/api/agents/", s.guardAgents(agents))
 	}
 	if s.Cases != nil {
-		api.Handle("/api/cases", s.Cases)
-		api.Handle("/api/cases/", s.Cases)
+		api.Handle("/api/cases", s.guardCases(s.Cases))
+		api.Handle("/api/cases/", s.guardCases(s.Cases))
 	}
 	// Profiles for operators chasing CPU or memory, behind the admin token.
-	api.Handle("GET /api/debug/pprof/", http.StripPrefix("/api", http.HandlerFunc(pprof.Index)))
-	api.Handle("GET /api/debug/pprof/profile", http.StripPrefix("/api", http.HandlerFunc(pprof.Profile)))
+	api.Handle("GET /api/debug/pprof/", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Index)).ServeHTTP))
+	api.Handle("GET /api/debug/pprof/profile", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Profile)).ServeHTTP))
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	mux.Handle("/api/", s.requireAdmin(api))
+	mux.Handle("/api/", s.authenticate(api))
 	for _, m := range s.mounted {
-		mux.Handle(m.pattern, s.requireAdmin(m.h))
+		mux.Handle(m.pattern, s.authenticate(m.h))
 	}
 	for _, p := range s.public {
 		mux.Handle(p.pattern, p.h)
 	}
-	return mux
+	if s.Auth == nil {
+		return mux
+	}
+	s.Auth.Routes(mux)
+	return s.Auth.Middleware(mux)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -188,29 +211,30 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 	if s.Calls != nil {
 		calls = s.Calls.Calls()
 	}
-	if st := r.URL.Query().Get("state"); st != "" {
-		kept := calls[:0]
-		for _, c := range calls {
-			if c.State == st {
-				kept = append(kept, c)
-			}
+	st := r.URL.Query().Get("state")
+	u := UserFrom(r.Context())
+	kept := calls[:0]
+	for _, c := range calls {
+		if (st == "" || c.State == st) && s.mayView(r.Context(), u, c) {
+			kept = append(kept, c)
 		}
-		calls = kept
 	}
+	calls = kept
 	WriteJSON(w, http.StatusOK, map[string]any{"calls": calls})
 }
 
 func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if s.Calls != nil {
-		for _, c := range s.Calls.Calls() {
-			if c.ID == id {
-				WriteJSON(w, http.StatusOK, c)
-				return
-			}
-		}
+	c, err := s.findCall(id)
+	if err != nil {
+		WriteError(w, http.StatusNotFound, "no call with id "+id)
+		return
 	}
-	WriteError(w, http.StatusNotFound, "no call with id "+id)
+	if !s.mayView(r.Context(), UserFrom(r.Context()), c) {
+		s.deny(w, r, auth.ActionAccess, "call "+c.ID)
+		return
+	}
+	WriteJSON(w, http.StatusOK, c)
 }
 
 // pauseRecording: POST /api/calls/{id}/recording {"paused": true|false}.
@@ -225,6 +249,10 @@ func (s *Server) pauseRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := decodeBody(r, &body); err != nil || body.Paused == nil {
 		WriteError(w, http.StatusBadRequest, `send {"paused": true} or {"paused": false}`)
+		return
+	}
+	if c, err := s.findCall(r.PathValue("id")); err == nil && !s.mayView(r.Context(), UserFrom(r.Context()), c) {
+		s.deny(w, r, auth.ActionAccess, "call "+c.ID)
 		return
 	}
 	if err := rc.SetRecordingPaused(r.PathValue("id"), *body.Paused); err != nil {
@@ -246,4 +274,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteError writes {"error": msg} with the status.
 func WriteError(w http.ResponseWriter, status int, msg string) {
 	WriteJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }

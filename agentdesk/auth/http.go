@@ -226,6 +226,24 @@ func (a *Auth) RequireFunc(p func(*http.Request) Permission, next http.Handler) 
 	})
 }
 
+// SignedIn serves next only to a signed-in user (any role): 401 when not signed in, 403
+// while a one-time password has not been changed. The handler checks what the user may
+// see or do (Can, Check).
+func (a *Auth) SignedIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := a.signedIn(w, r)
+		if id == nil {
+			return
+		}
+		if id.user.MustChange && id.sessionID != "" {
+			writeJSON(w, http.StatusForbidden, map[string]any{
+				"error": "change your one-time password first", "must_change_password": true})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
 // Check is Require inside a handler, once the scope is known (the call's team, the
 // recording's agent): it writes the 401 or 403 (audited) and returns false when the
 // request must stop.

@@ -1,0 +1,99 @@
+package agentdesk
+
+import (
+	"errors"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/hotline-12345/hotline/agentdesk/auth"
+)
+
+// RecordingOpener opens a recording by the path the call directory gave
+// (recordings.Store.Open), refusing anything outside its folder.
+type RecordingOpener interface {
+	Open(path string) (*os.File, error)
+}
+
+// serveRecording: GET /api/recordings/{callID}[?download=1] streams the call's stereo
+// WAV (caller left, agent right) with range requests, so the browser's player seeks. The
+// file is the one the call directory recorded for the call: nothing in the request names
+// a path. Every access, allowed or not, is written to the audit log; one that cannot be
+// audited is not served.
+func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("callID")
+	target := "recording of call " + id
+	entry := auth.Entry{Action: auth.ActionRecording, Target: target}
+	if rg := r.Header.Get("Range"); rg != "" {
+		entry.Detail = "range " + rg
+	}
+	refuse := func(status int, result, msg string) {
+		entry.Result = result
+		if entry.Detail != "" {
+			entry.Detail += "; "
+		}
+		entry.Detail += msg
+		_ = s.audit(r.Context(), entry)
+		WriteError(w, status, msg)
+	}
+	if s.Recordings == nil {
+		refuse(http.StatusNotFound, auth.ResultFailed, "recordings are not served by this node")
+		return
+	}
+	c, err := s.findCall(id)
+	if err != nil {
+		refuse(http.StatusNotFound, auth.ResultFailed, "no call with id "+id)
+		return
+	}
+	u := UserFrom(r.Context())
+	if !s.mayView(r.Context(), u, c) {
+		refuse(http.StatusForbidden, auth.ResultDenied, "not allowed: the call is not one of yours or your team's")
+		return
+	}
+	if c.Recording == "" {
+		refuse(http.StatusNotFound, auth.ResultFailed, "the call has no recording")
+		return
+	}
+	f, err := s.Recordings.Open(c.Recording)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			refuse(http.StatusNotFound, auth.ResultFailed, "the recording is gone (retention)")
+			return
+		}
+		s.logger().Error("recordings: open", "call_id", c.ID, "error", err)
+		refuse(http.StatusInternalServerError, auth.ResultFailed, "the recording could not be opened")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		refuse(http.StatusInternalServerError, auth.ResultFailed, "the recording could not be read")
+		return
+	}
+	download := r.URL.Query().Get("download")
+	if download != "" {
+		if ok, err := strconv.ParseBool(download); err != nil {
+			refuse(http.StatusBadRequest, auth.ResultFailed, "download must be 1 or 0")
+			return
+		} else if !ok {
+			download = ""
+		} else {
+			entry.Detail = "download " + entry.Detail
+		}
+	}
+	entry.Result = auth.ResultOK
+	if err := s.audit(r.Context(), entry); err != nil {
+		WriteError(w, http.StatusServiceUnavailable, "the access could not be audited, so the recording is not served")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "audio/wav")
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if download != "" {
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.ID + ".wav"}))
+	}
+	http.ServeContent(w, r, "", st.ModTime(), f)
+}
