@@ -89,8 +89,9 @@ const ActionMonitorLeave = "monitor_leave"
 // whispers or barges on a call of their team; an administrator on any call.
 type MonitorAPI struct {
 	Monitors Monitors
-	// TeamOf returns a user's team (of a supervisor, of an agent); "" for none. Without
-	// it supervisors are refused and only administrators may monitor.
+	// TeamOf returns a user's team ("" for none): the agent on the call (the supervisor's
+	// own team comes from their sign-in, or from TeamOf too). Without it supervisors are
+	// refused and only administrators may monitor.
 	TeamOf func(ctx context.Context, userID string) string
 	// Audit writes one line of the audit log; an error refuses the action (nothing is
 	// done unaudited). Without it each line is logged at Info with the attribute audit=true.
@@ -218,9 +219,12 @@ func (m *MonitorAPI) access(ctx context.Context, u User, agentID string) (ok boo
 		return true, ""
 	case cases.RoleSupervisor:
 		if m.TeamOf == nil {
-			return false, "teams are not configured: only administrators may monitor"
+			return false, "agents' teams are not known here: only administrators may monitor"
 		}
-		team := m.TeamOf(ctx, u.ID)
+		team := u.Team
+		if team == "" {
+			team = m.TeamOf(ctx, u.ID)
+		}
 		if team == "" {
 			return false, "the supervisor has no team"
 		}
