@@ -13,11 +13,14 @@ package agentdesk
 // with no candidate connects, because the browser's checks reach the server's.
 //
 // Page → server: offer{sdp} | resume{session} | candidate{candidate} | accept{call} |
-// reject{call} | hangup{call} | hold/unhold/mute/unmute{call} | dtmf{call,digits} | bye.
+// reject{call} | hangup{call} | hold/unhold/mute/unmute{call} | dtmf{call,digits} | bye |
+// transfer{call,queue|destination} | conference{call,destination} |
+// agent{state: ready|break|wrapup-done, reason}.
 // Server → page: answer{sdp,session,codec} | ready | resumed{session,call?} |
 // ring{call,caller,line,dialled,wait_ms,timeout_ms,pop} | hangup{call,reason} |
-// error{reason,message} (reasons: replaced, no-session, no-g711, bad-offer,
-// connect-timeout, ice-failed, media-closed, shutdown, bad-message, no-such-call).
+// agent{state,reason,wrapup_ms} | done{request} |
+// error{reason,message,request?} (reasons: replaced, no-session, no-g711, bad-offer,
+// connect-timeout, ice-failed, media-closed, shutdown, bad-message, no-such-call, refused).
 // A resumed page that was ringing gets the ring again after "resumed".
 
 import (
@@ -118,6 +121,10 @@ type Softphones struct {
 	OnVanish func(agentID, callID, reason string)
 	// OnControl: the agent pressed hold, unhold, mute or unmute on call callID.
 	OnControl func(agentID, callID, action string)
+	// OnRequest: the agent asked for a transfer, a three-way call or a state change
+	// (Request). An error is shown to the page as refused; nil answers done. Transfer and
+	// conference come only for the agent's accepted call.
+	OnRequest func(agentID string, r Request) error
 
 	init     sync.Once
 	initErr  error
@@ -126,6 +133,7 @@ type Softphones struct {
 	mu       sync.Mutex // guards everything below and every session's and call's state
 	sessions map[string]*session
 	sockets  map[string]*spSocket
+	states   map[string]agentNote // the last agent state told to each agent's page
 	closed   bool
 	wg       sync.WaitGroup // goroutines and timers we started
 }
@@ -171,6 +179,7 @@ func (s *Softphones) setup() error {
 		s.m = m
 		s.sessions = map[string]*session{}
 		s.sockets = map[string]*spSocket{}
+		s.states = map[string]agentNote{}
 	})
 	return s.initErr
 }
@@ -216,6 +225,67 @@ type spMsg struct {
 	WaitMS    int64                    `json:"wait_ms,omitempty"`
 	TimeoutMS int64                    `json:"timeout_ms,omitempty"`
 	Pop       json.RawMessage          `json:"pop,omitempty"`
+	// transfer, conference and agent state
+	Queue       string `json:"queue,omitempty"`
+	Destination string `json:"destination,omitempty"`
+	State       string `json:"state,omitempty"`
+	Request     string `json:"request,omitempty"`
+	WrapUpMS    int64  `json:"wrapup_ms,omitempty"`
+}
+
+// Request is what the agent asks of the call layer from the page.
+type Request struct {
+	Type        string // transfer, conference, ready, break, wrapup-done
+	Call        string // transfer and conference: the accepted call
+	Queue       string // transfer to a queue
+	Destination string // transfer or conference with a configured destination (department)
+	Reason      string // break
+}
+
+// maxName bounds the queue, destination and reason names a page may send.
+const maxName = 64
+
+// parseRequest checks a transfer, conference or agent message from the page.
+func parseRequest(m spMsg) (Request, error) {
+	for _, f := range []string{m.Queue, m.Destination, m.Reason} {
+		if len(f) > maxName {
+			return Request{}, fmt.Errorf("names are at most %d bytes", maxName)
+		}
+	}
+	switch m.Type {
+	case "transfer":
+		if m.Call == "" {
+			return Request{}, errors.New("transfer: no call")
+		}
+		if (m.Queue == "") == (m.Destination == "") {
+			return Request{}, errors.New("transfer: give either a queue or a destination")
+		}
+		return Request{Type: m.Type, Call: m.Call, Queue: m.Queue, Destination: m.Destination}, nil
+	case "conference":
+		if m.Call == "" || m.Destination == "" || m.Queue != "" {
+			return Request{}, errors.New("conference: give the call and a destination")
+		}
+		return Request{Type: m.Type, Call: m.Call, Destination: m.Destination}, nil
+	case "agent":
+		switch m.State {
+		case "ready", "wrapup-done":
+			return Request{Type: m.State}, nil
+		case "break":
+			if strings.TrimSpace(m.Reason) == "" {
+				return Request{}, errors.New("a break needs a reason")
+			}
+			return Request{Type: "break", Reason: m.Reason}, nil
+		}
+		return Request{}, fmt.Errorf("agent: unknown state %q (ready, break, wrapup-done)", m.State)
+	}
+	return Request{}, fmt.Errorf("unknown request %q", m.Type)
+}
+
+// AgentState is the agent's ACD state as the page shows it (Notify).
+type AgentState struct {
+	State  string        // ready, reserved, on-call, wrap-up, break, logged-out
+	Reason string        // a break's reason
+	WrapUp time.Duration // wrap-up: how long it lasts from now, for the page's timer
 }
 
 // spSocket is one open WebSocket of an agent's page.
@@ -341,6 +411,8 @@ func (s *Softphones) serve(ctx context.Context, k *spSocket) {
 			s.control(k, m.Type, m.Call)
 		case "dtmf":
 			s.pageDTMF(k, m.Call, m.Digits)
+		case "transfer", "conference", "agent":
+			s.request(k, m)
 		case "bye":
 			reason = ReasonBye
 			return
@@ -473,6 +545,7 @@ func (s *Softphones) resume(k *spSocket, token string) bool {
 	}
 	s.mu.Unlock()
 	_ = k.send(msg)
+	s.sendState(k)
 	if ring != nil {
 		_ = k.send(*ring)
 	}
@@ -614,6 +687,7 @@ func (s *Softphones) connected(sess *session) {
 	s.m.connect.Observe(time.Since(sess.offered).Seconds())
 	if sock != nil {
 		_ = sock.send(spMsg{Type: "ready", Session: sess.token, Codec: sess.codec.String()})
+		s.sendState(sock)
 	}
 	if s.OnReady != nil {
 		s.OnReady(sess.agent)
@@ -807,6 +881,72 @@ func (s *Softphones) control(k *spSocket, action, callID string) {
 	if ok && s.OnControl != nil {
 		s.OnControl(k.agent, callID, action)
 	}
+}
+
+// request hands a transfer, conference or state change to the call layer and answers
+// the page with done or error.
+func (s *Softphones) request(k *spSocket, m spMsg) {
+	req, err := parseRequest(m)
+	if err != nil {
+		_ = k.send(spMsg{Type: "error", Reason: "bad-message", Request: m.Type, Call: m.Call, Message: err.Error()})
+		return
+	}
+	if req.Call != "" {
+		s.mu.Lock()
+		sess := s.sessions[k.agent]
+		ok := sess != nil && sess.sock == k && sess.call != nil && sess.call.id == req.Call && sess.call.state == callActive
+		s.mu.Unlock()
+		if !ok {
+			_ = k.send(spMsg{Type: "error", Reason: "no-such-call", Request: m.Type, Call: req.Call, Message: "no such call active"})
+			return
+		}
+	}
+	if s.OnRequest == nil {
+		err = errors.New("not available")
+	} else {
+		err = s.OnRequest(k.agent, req)
+	}
+	if err != nil {
+		_ = k.send(spMsg{Type: "error", Reason: "refused", Request: m.Type, Call: req.Call, Message: err.Error()})
+		return
+	}
+	_ = k.send(spMsg{Type: "done", Request: m.Type, Call: req.Call})
+}
+
+// Notify tells the agent's page their ACD state (the wrap-up timer, a break's reason).
+// The last state is kept and sent again to a page that (re)connects.
+func (s *Softphones) Notify(agentID string, st AgentState) {
+	if s.setup() != nil {
+		return
+	}
+	m := spMsg{Type: "agent", State: st.State, Reason: st.Reason, WrapUpMS: st.WrapUp.Milliseconds()}
+	s.mu.Lock()
+	s.states[agentID] = agentNote{m: m, at: time.Now()}
+	k := s.sockets[agentID]
+	s.mu.Unlock()
+	if k != nil {
+		_ = k.send(m)
+	}
+}
+
+// agentNote is the last agent state sent; a wrap-up timer counts down from at.
+type agentNote struct {
+	m  spMsg
+	at time.Time
+}
+
+// sendState sends the agent's last known state to a socket that just became theirs.
+func (s *Softphones) sendState(k *spSocket) {
+	s.mu.Lock()
+	n, ok := s.states[k.agent]
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	if n.m.WrapUpMS > 0 {
+		n.m.WrapUpMS = max(0, n.m.WrapUpMS-time.Since(n.at).Milliseconds())
+	}
+	_ = k.send(n.m)
 }
 
 // pageDTMF takes keys the page sends by signalling, for a browser whose RTCDTMFSender

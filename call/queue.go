@@ -115,8 +115,47 @@ func (r *run) enqueue(out ivr.Outcome) {
 				return
 			}
 			a := o.a
-			contact := s.contactOf(s.agents[a.AgentID])
-			if contact == "" { // no desk phone registered: the agent cannot be rung
+			agent := s.agents[a.AgentID]
+			contact := s.contactOf(agent)
+			if s.viaSoftphone(agent, contact) {
+				rec.event("offer", fmt.Sprintf("agent %s (softphone) after %s", a.AgentID, a.Wait.Round(time.Millisecond)))
+				leg, err := r.ringSoftphone(a, out)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					rec.event("no_answer", fmt.Sprintf("agent %s: %v", a.AgentID, err))
+					next() // back at the head of the queue
+					continue
+				}
+				answered = true
+				rec.event("connect", "agent "+a.AgentID+" (softphone)")
+				rec.setAgent(a.AgentID)
+				r.cw.add(cases.EventCallAnswered, time.Since(offered).Milliseconds(), map[string]string{"agent": a.AgentID, "queue": queue})
+				after := r.talkSoftphone(a, leg)
+				if after.done || ctx.Err() != nil {
+					return
+				}
+				if after.dest != "" {
+					out.Destination = after.dest
+					r.transfer(out)
+					return
+				}
+				// The agent vanished, or moved the caller to another queue: back in a queue,
+				// keeping their place, with a word before the music.
+				if after.queue != "" {
+					queue = after.queue
+				}
+				if t, err = r.requeue(a, queue); err != nil {
+					r.leaveQueue(out, err)
+					return
+				}
+				rec.event("requeue", fmt.Sprintf("queue %s: %s", queue, after.why))
+				ann.playing = s.audio.Play(c.Leg, out.Language, []string{"please_hold"}).Done()
+				next()
+				continue
+			}
+			if contact == "" || contact == SoftphoneContact { // no phone to ring: the agent cannot be rung
 				_ = a.AgentGone()
 				rec.event("agent_unreachable", "agent "+a.AgentID)
 				next()

@@ -71,6 +71,9 @@ type Config struct {
 	Contacts   func(agentID string) (string, bool)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+
+	// Softphones rings agents in the browser (softphone.go); nil: desk phones only.
+	Softphones Softphone
 }
 
 // Service runs calls.

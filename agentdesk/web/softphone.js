@@ -14,8 +14,13 @@
 //     onRing(call) {},                    // {id, caller, line, dialled, waitMs, timeoutMs, pop}
 //     onCallEnded(call, reason) {},       // agent-hangup, server-hangup, timeout, cancelled, …
 //     onError(reason, message) {},
+//     onAgentState(state, reason, wrapUpMs) {}, // the ACD state: ready, on-call, wrap-up (with
+//                                         // its length; sp.wrapUpLeftMs() counts down), break
+//     onResult(request, error) {},        // transfer, conference, agent: error '' when done
 //   });
 //   await sp.start(); sp.accept(); sp.mute(); sp.hold(); sp.dtmf('1'); sp.hangup(); sp.stop();
+//   sp.transfer({queue: 'general'}) or sp.transfer({destination: 'housing'});
+//   sp.conference('housing'); sp.ready(); sp.break('lunch'); sp.wrapUpDone();
 (function (global) {
   'use strict';
 
@@ -37,6 +42,9 @@
       this.ringTimer = 0;
       this.acceptedAt = 0; // performance.now() of the last accept, for latency figures
       this.timings = {}; // performance.now() of start, mic, offer, answer, ready
+      this.agentState = ''; // the ACD's word: ready, reserved, on-call, wrap-up, break, logged-out
+      this.agentReason = '';
+      this.wrapUpEnds = 0;
     }
 
     // start asks for the microphone and opens the shift's connection. It resolves when
@@ -124,6 +132,36 @@
         this._send({ type: 'dtmf', call: c.id, digits: keys });
       }
       return true;
+    }
+
+    // transfer hands the caller to another queue ({queue}) or a department ({destination}).
+    transfer(to) {
+      const c = this.call;
+      if (!c || !c.accepted || !to || (!to.queue === !to.destination)) return false;
+      this._send({ type: 'transfer', call: c.id, queue: to.queue || undefined, destination: to.destination || undefined });
+      return true;
+    }
+
+    // conference adds a department (a configured destination) to the call: 三方通话.
+    conference(destination) {
+      const c = this.call;
+      if (!c || !c.accepted || !destination) return false;
+      this._send({ type: 'conference', call: c.id, destination: destination });
+      return true;
+    }
+
+    ready() { this._send({ type: 'agent', state: 'ready' }); return true; }
+    break(reason) {
+      if (!reason) return false;
+      this._send({ type: 'agent', state: 'break', reason: reason });
+      return true;
+    }
+    wrapUpDone() { this._send({ type: 'agent', state: 'wrapup-done' }); return true; }
+
+    // wrapUpLeftMs is what remains of the wrap-up (0 outside it), for the page's timer.
+    wrapUpLeftMs() {
+      if (this.agentState !== 'wrap-up' || !this.wrapUpEnds) return 0;
+      return Math.max(0, this.wrapUpEnds - performance.now());
     }
 
     // --- internals
@@ -286,7 +324,20 @@
         case 'hangup':
           if (this.call && this.call.id === m.call) this._ended(m.reason || 'server-hangup');
           break;
+        case 'agent':
+          this.agentState = m.state || '';
+          this.agentReason = m.reason || '';
+          this.wrapUpEnds = m.wrapup_ms ? performance.now() + m.wrapup_ms : 0;
+          if (this.opts.onAgentState) this.opts.onAgentState(this.agentState, this.agentReason, m.wrapup_ms || 0);
+          break;
+        case 'done':
+          if (this.opts.onResult) this.opts.onResult(m.request, '');
+          break;
         case 'error':
+          if (m.request) {
+            if (this.opts.onResult) this.opts.onResult(m.request, m.message || m.reason);
+            break;
+          }
           this._onError(m);
           break;
       }

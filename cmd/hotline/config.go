@@ -354,8 +354,8 @@ func (c *Config) Validate(file string) error {
 				bad(f+".skills."+sk, "proficiency must be 1 to 5, got %d", p)
 			}
 		}
-		if a.Contact != "" && (!strings.HasPrefix(a.Contact, "sip:") || !strings.Contains(a.Contact, "@")) {
-			bad(f+".contact", "%q is not a SIP URI like sip:1001@10.0.2.21", a.Contact)
+		if a.Contact != "" && a.Contact != "webrtc" && (!strings.HasPrefix(a.Contact, "sip:") || !strings.Contains(a.Contact, "@")) {
+			bad(f+".contact", "%q is not a SIP URI like sip:1001@10.0.2.21, nor webrtc (the browser softphone)", a.Contact)
 		}
 		if a.AutoReady && a.Contact == "" {
 			bad(f+".auto_ready", "an always-ready agent needs a static contact")

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/hotline-12345/hotline/acd"
+	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/internal/testkit"
+	"github.com/hotline-12345/hotline/media"
+)
+
+// The agent's page in these tests: the app's own softphone.js, loaded into a page of the
+// app's origin, with a WebAudio analyser on what the agent hears. The test drives it
+// through globals (chromedp Evaluate), as an agent's clicks would.
+const spHarness = `(async () => {
+  const js = await (await fetch('/softphone.js')).text();
+  (0, eval)(js);
+  document.body.innerHTML = '<p id="state">offline</p><audio id="remote" autoplay></audio>';
+  window.rings = []; window.ended = []; window.states = []; window.agentStates = []; window.results = [];
+  let analyser = null, onset = null, actx = null;
+  window.sp = new Softphone({
+    url: '/softphone?agent=' + AGENT,
+    audio: document.getElementById('remote'),
+    onState: (s) => { window.states.push(s); document.getElementById('state').textContent = s; },
+    onRing: (c) => window.rings.push(c),
+    onCallEnded: (c, why) => window.ended.push({ id: c.id, why }),
+    onAgentState: (state, reason, wrapUpMs) => window.agentStates.push({ state, reason, wrapUpMs }),
+    onResult: (request, error) => window.results.push({ request, error }),
+    onRemoteStream: (stream) => {
+      actx = actx || new AudioContext();
+      analyser = actx.createAnalyser();
+      analyser.fftSize = 2048;
+      analyser.smoothingTimeConstant = 0;
+      onset = actx.createAnalyser();
+      onset.fftSize = 256;
+      const src = actx.createMediaStreamSource(stream);
+      src.connect(analyser);
+      src.connect(onset);
+    },
+  });
+  window.measure = function () {
+    if (!analyser) return { peakHz: 0, level: -200 };
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    analyser.getFloatFrequencyData(bins);
+    let best = 1;
+    for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    return { peakHz: best * actx.sampleRate / analyser.fftSize, level: bins[best] };
+  };
+  window.rms = function () {
+    if (!onset) return 0;
+    const b = new Float32Array(onset.fftSize);
+    onset.getFloatTimeDomainData(b);
+    let e = 0;
+    for (const x of b) e += x * x;
+    return Math.sqrt(e / b.length);
+  };
+  window.heard = function (freq, timeoutMs) {
+    return new Promise((resolve) => {
+      const start = Date.now();
+      const iv = setInterval(() => {
+        const m = window.measure();
+        if (Math.abs(m.peakHz - freq) < 40 && m.level > -60) { clearInterval(iv); resolve({ at: Date.now(), peakHz: m.peakHz, level: m.level }); }
+        else if (Date.now() - start > timeoutMs) { clearInterval(iv); resolve({ at: 0, peakHz: m.peakHz, level: m.level }); }
+      }, 5);
+    });
+  };
+  window.acceptAndHear = async function (freq) {
+    for (let quiet = 0, t = Date.now(); quiet < 100 && Date.now() - t < 3000; ) {
+      await new Promise((r) => setTimeout(r, 5));
+      quiet = window.rms() < 0.005 ? quiet + 5 : 0;
+    }
+    const clickAt = Date.now();
+    sp.accept();
+    const onsetAt = await new Promise((resolve) => {
+      const iv = setInterval(() => {
+        if (window.rms() > 0.02) { clearInterval(iv); resolve(Date.now()); }
+        else if (Date.now() - clickAt > 5000) { clearInterval(iv); resolve(0); }
+      }, 1);
+    });
+    const h = await window.heard(freq, 3000);
+    return { clickAt, heardAt: h.at ? onsetAt : 0, peakHz: h.peakHz, level: h.level };
+  };
+  await sp.start();
+  return true;
+})()`
+
+type spHeard struct {
+	ClickAt float64 `json:"clickAt"`
+	HeardAt float64 `json:"heardAt"`
+	PeakHz  float64 `json:"peakHz"`
+	Level   float64 `json:"level"`
+}
+
+type spRing struct {
+	ID      string `json:"id"`
+	Caller  string `json:"caller"`
+	Line    string `json:"line"`
+	Dialled string `json:"dialled"`
+	WaitMs  int64  `json:"waitMs"`
+	Pop     struct {
+		Case    string   `json:"case"`
+		IVRPath []string `json:"ivr_path"`
+	} `json:"pop"`
+}
+
+// spToneWAV writes an 8 kHz WAV of a sine: Chromium's fake microphone.
+func spToneWAV(t *testing.T, freq float64, d time.Duration) string {
+	n := int(d * media.SampleRate / time.Second)
+	pcm := make([]int16, n)
+	for i := range pcm {
+		pcm[i] = int16(0.5 * 32767 * math.Sin(2*math.Pi*freq*float64(i)/media.SampleRate))
+	}
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", freq))
+	if err := os.WriteFile(p, media.EncodeWAV(pcm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spBrowser is headless Chromium with a fake microphone playing micHz.
+type spBrowser struct {
+	t     *testing.T
+	alloc context.Context
+}
+
+func newSPBrowser(t *testing.T, micHz float64) *spBrowser {
+	t.Helper()
+	chromium := testkit.NeedTool(t, "chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", spToneWAV(t, micHz, 120*time.Second)),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("mute-audio", false),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.CombinedOutput(spLogWriter{t}),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	return &spBrowser{t: t, alloc: actx}
+}
+
+// spPage is one tab with the softphone of an agent.
+type spPage struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// open opens a tab on the app as the administrator (the admin token on every request,
+// the WebSocket's too) for agent, and starts the softphone.
+func (b *spBrowser) open(a *app, agent string) *spPage {
+	t := b.t
+	t.Helper()
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if b.alloc.Value(spFirstTab{}) == nil {
+		ctx, cancel = chromedp.NewContext(b.alloc, chromedp.WithListener(spListener(t)))
+		b.alloc = context.WithValue(ctx, spFirstTab{}, true) // later tabs share this browser
+	} else {
+		ctx, cancel = chromedp.NewContext(b.alloc, chromedp.WithListener(spListener(t)))
+	}
+	t.Cleanup(cancel)
+	p := &spPage{t: t, ctx: ctx, cancel: cancel}
+	// The first action starts the browser (or the tab); it gets ctx itself, no deadline.
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Authorization": "Bearer " + testToken}})
+		return err
+	})); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	spDo(t, ctx, "load a page of the app", chromedp.Navigate("http://"+a.HTTPAddr()+"/healthz"))
+	js := strings.Replace(spHarness, "AGENT", fmt.Sprintf("%q", agent), 1)
+	spEval[bool](t, ctx, "start the softphone", js, chromedp.EvalAwaitPromise)
+	return p
+}
+
+type spFirstTab struct{}
+
+func spListener(t *testing.T) func(ev any) {
+	return func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range ev.Args {
+				t.Logf("page console.%s: %s", ev.Type, a.Value)
+			}
+		case *runtime.EventExceptionThrown:
+			desc := ""
+			if ev.ExceptionDetails.Exception != nil {
+				desc = ev.ExceptionDetails.Exception.Description
+			}
+			t.Errorf("page exception: %s %s", ev.ExceptionDetails.Text, desc)
+		}
+	}
+}
+
+func spDo(t *testing.T, ctx context.Context, what string, a chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, a); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func spEval[T any](t *testing.T, ctx context.Context, what, js string, opts ...chromedp.EvaluateOption) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](js, opts...))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func (p *spPage) eval(what, js string) {
+	p.t.Helper()
+	spEval[any](p.t, p.ctx, what, js)
+}
+
+// poll waits until the page's expression is true.
+func (p *spPage) poll(what, js string, within time.Duration) {
+	p.t.Helper()
+	tctx, cancel := context.WithTimeout(p.ctx, within+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(within))); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// spLogWriter shows the browser's own output in the test log.
+type spLogWriter struct{ t *testing.T }
+
+func (w spLogWriter) Write(p []byte) (int, error) {
+	w.t.Logf("chromium: %s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
+
+// spWaitAgent polls until the agent is in state (with reason, if given).
+func spWaitAgent(t *testing.T, a *app, id string, state acd.AgentState, reason string, within time.Duration) acd.AgentStatus {
+	t.Helper()
+	return waitAgent(t, a, id, within, fmt.Sprintf("%s (%q)", state, reason), func(st acd.AgentStatus) bool {
+		return st.State == state && (reason == "" || st.Reason == reason)
+	})
+}
+
+// spCallEvent waits until the call has an event of the kind and returns the call.
+func spCallEvent(t *testing.T, a *app, callID, kind string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, c := range apiCalls(t, a) {
+			if c.ID == callID && hasEvent(c, kind, "") {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("call %s has no event %q within %v", callID, kind, within)
+}
+
+// spHeardAtAfter is when the caller's probe first received a 20 ms frame that is mostly the
+// tone, after from; zero if never.
+func spHeardAtAfter(pkts []testkit.RTPPacket, from time.Time, freq float64) time.Time {
+	for _, p := range pkts {
+		if p.At.Before(from) || p.PayloadType > 8 {
+			continue
+		}
+		pcm := testkit.DecodeG711(p.PayloadType, p.Payload)
+		if media.ToneShare(pcm, freq) > 0.6 {
+			return p.At
+		}
+	}
+	return time.Time{}
+}
+
+func softphoneApp(t *testing.T, tune func(*Config)) *app {
+	return startTestApp(t, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.SIP.RTPTimeout = Duration(time.Minute)
+		c.Agents = []AgentConfig{{ID: "web1", Name: "browser agent", Skills: map[string]int{"general": 5}, Contact: "webrtc"}}
+		for i := range c.ACD.Queues {
+			c.ACD.Queues[i].WrapUp = 1500 * time.Millisecond
+			c.ACD.Queues[i].RingTimeout = 15 * time.Second
+		}
+		if tune != nil {
+			tune(c)
+		}
+	})
+}
+
+// A SIPp citizen dials 12345, goes through the intake to the queue; the agent, ready in
+// headless Chromium, is rung (the screen pop names the line, the dialled number and the
+// IVR path) and answers. The caller's 1000 Hz is heard in the page and the page's fake
+// microphone (1500 Hz) at the caller; the one recording holds both. The agent hangs up:
+// the caller hears the survey and the agent is in wrap-up with the timer on the page.
+// Three calls, to measure accept click → two-way audio.
+func TestSoftphoneCallFlow(t *testing.T) {
+	const (
+		micHz    = 1500.0
+		callerHz = 1000.0
+		calls    = 3
+	)
+	a := softphoneApp(t, nil)
+	b := newSPBrowser(t, micHz)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	p.poll("ready confirmed", `window.results.some(r => r.request === "agent" && r.error === "") && sp.agentState === "ready"`, 5*time.Second)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+
+	var twoWay []time.Duration
+	for i := range calls {
+		probe := testkit.NewRTPProbe(t)
+		caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+			MediaPort: probe.Port(), Wait: 60 * time.Second})
+		rtpAddr := liveRTP(t, a, "12345")
+		p.poll("the page rings", fmt.Sprintf(`window.rings.length > %d && sp.state === "ringing"`, i), 15*time.Second)
+		ring := spEval[spRing](t, p.ctx, "the ring", `window.rings[window.rings.length-1]`)
+		if ring.Line == "" || ring.Dialled != "12345" || !slices.Contains(ring.Pop.IVRPath, "agent") || ring.Caller != "sipp" {
+			t.Errorf("screen pop %+v", ring)
+		}
+		ctx, stopTone := context.WithCancel(context.Background())
+		toneDone := make(chan error, 1)
+		go func() { toneDone <- probe.SendTone(ctx, rtpAddr, 0, callerHz, 30*time.Second) }()
+		got := spEval[spHeard](t, p.ctx, "accept and hear", fmt.Sprintf(`acceptAndHear(%g)`, callerHz), chromedp.EvalAwaitPromise)
+		if got.HeardAt == 0 {
+			t.Fatalf("call %d: the page did not hear the caller's %v Hz (peak %.0f Hz at %.1f dB)", i, callerHz, got.PeakHz, got.Level)
+		}
+		click := time.UnixMilli(int64(got.ClickAt))
+		var callerAt time.Time
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if callerAt = spHeardAtAfter(probe.Packets(), click, micHz); !callerAt.IsZero() {
+				break
+			}
+		}
+		if callerAt.IsZero() {
+			t.Fatalf("call %d: the caller did not hear the agent's microphone (%v Hz)", i, micHz)
+		}
+		pageAt := time.UnixMilli(int64(got.HeardAt))
+		both := max(pageAt.Sub(click), callerAt.Sub(click))
+		twoWay = append(twoWay, both)
+		t.Logf("call %d (%s): accept click → page hears the caller %v, the caller hears the agent %v",
+			i, ring.ID, pageAt.Sub(click), callerAt.Sub(click).Round(time.Millisecond))
+		spCallEvent(t, a, ring.ID, "connect", 5*time.Second)
+		if i == 0 {
+			spWaitAgent(t, a, "web1", acd.OnCall, "", 5*time.Second)
+		}
+		time.Sleep(500 * time.Millisecond) // both tones into the recording
+		stopTone()
+		<-toneDone
+
+		p.eval("hang up", `sp.hangup()`)
+		spCallEvent(t, a, ring.ID, "complete", 5*time.Second)
+		p.poll("wrap-up with its timer", `window.agentStates.some(s => s.state === "wrap-up" && s.wrapUpMs === 1500)`, 5*time.Second)
+		time.Sleep(1500 * time.Millisecond) // into the survey prompt
+		if err := probe.SendDigits(context.Background(), rtpAddr, 101, "1"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := caller.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, res, 1)
+		c := spWaitCall(t, a, ring.ID)
+		if c.Agent != "web1" || c.Survey == nil || c.Survey.Score != 1 {
+			t.Errorf("call %d: agent %q, survey %+v", i, c.Agent, c.Survey)
+		}
+		if c.Recording == "" {
+			t.Fatalf("call %d was not recorded", i)
+		}
+		left, right := splitRecording(t, c.Recording)
+		if l, r := bestShare(left, callerHz), bestShare(right, micHz); l < 0.5 || r < 0.5 {
+			t.Errorf("call %d recording: caller's tone on the left %.2f, agent's on the right %.2f", i, l, r)
+		}
+		spWaitAgent(t, a, "web1", acd.Ready, "", 10*time.Second) // wrap-up over
+		p.poll("the page is ready again", `sp.agentState === "ready" && sp.state === "ready"`, 5*time.Second)
+	}
+	slices.Sort(twoWay)
+	t.Logf("accept click → two-way audio (SIPp caller ↔ Chromium agent through hotline) over %d calls: p50 %v (min %v, max %v)",
+		len(twoWay), twoWay[len(twoWay)/2].Round(time.Millisecond), twoWay[0].Round(time.Millisecond), twoWay[len(twoWay)-1].Round(time.Millisecond))
+}
+
+// spWaitCall waits until the call has ended and returns it.
+func spWaitCall(t *testing.T, a *app, id string) agentdesk.CallInfo {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, c := range apiCalls(t, a) {
+			if c.ID == id && c.State == "ended" {
+				return c
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("call %s did not end", id)
+	return agentdesk.CallInfo{}
+}
