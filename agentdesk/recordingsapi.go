@@ -95,5 +95,33 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 	if download != "" {
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.ID + ".wav"}))
 	}
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	http.ServeContent(&jsonErrors{ResponseWriter: w}, r, "", st.ModTime(), f)
+}
+
+// jsonErrors turns ServeContent's plain-text refusals (a range past the end: 416) into
+// the API's {"error": …}.
+type jsonErrors struct {
+	http.ResponseWriter
+	failed bool
+}
+
+func (w *jsonErrors) WriteHeader(code int) {
+	if code < 400 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.failed = true
+	msg := http.StatusText(code)
+	if code == http.StatusRequestedRangeNotSatisfiable {
+		msg = "the requested range is not within the recording"
+	}
+	w.Header().Del("Content-Disposition")
+	WriteError(w.ResponseWriter, code, msg)
+}
+
+func (w *jsonErrors) Write(p []byte) (int, error) {
+	if w.failed {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
 }
