@@ -69,6 +69,7 @@ const (
 	ReasonDropped        = "dropped"         // the socket dropped and did not come back in time
 	ReasonReplaced       = "replaced"        // a newer tab or a new offer took over
 	ReasonBye            = "bye"             // the page ended the shift
+	ReasonPageClosed     = "page-closed"     // the tab closed or left the page (WebSocket 1001)
 	ReasonICEFailed      = "ice-failed"      // the media path broke
 	ReasonMediaClosed    = "media-closed"    // the browser closed its side (DTLS close, track gone)
 	ReasonConnectTimeout = "connect-timeout" // the browser answered no ICE/DTLS in time
@@ -378,6 +379,11 @@ func (s *Softphones) serve(ctx context.Context, k *spSocket) {
 			if expired {
 				log.Info("softphone: the page sent no offer in time; closing its socket")
 			}
+			if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+				// The tab closed or navigated away: its PeerConnection is gone with it and
+				// nothing can resume; a caller must not wait out the grace for a drop.
+				reason = ReasonPageClosed
+			}
 			return
 		}
 		var m spMsg
@@ -473,7 +479,7 @@ func (s *Softphones) detach(k *spSocket, reason string) {
 		return
 	}
 	sess.sock = nil
-	if reason != ReasonBye {
+	if reason != ReasonBye && reason != ReasonPageClosed {
 		s.startGraceLocked(sess)
 		s.mu.Unlock()
 		return

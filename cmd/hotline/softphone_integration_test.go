@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/hotline-12345/hotline/acd"
 	"github.com/hotline-12345/hotline/agentdesk"
+	"github.com/hotline-12345/hotline/call"
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/media"
 )
@@ -132,8 +133,8 @@ func spToneWAV(t *testing.T, freq float64, d time.Duration) string {
 
 // spBrowser is headless Chromium with a fake microphone playing micHz.
 type spBrowser struct {
-	t     *testing.T
-	alloc context.Context
+	t   *testing.T
+	ctx context.Context // the browser's first tab, kept open: other tabs come and go
 }
 
 func newSPBrowser(t *testing.T, micHz float64) *spBrowser {
@@ -155,9 +156,14 @@ func newSPBrowser(t *testing.T, micHz float64) *spBrowser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.CombinedOutput(spLogWriter{t}),
 	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	return &spBrowser{t: t, alloc: actx}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first action starts the browser, which lives as long as its context: no deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &spBrowser{t: t, ctx: ctx}
 }
 
 // spPage is one tab with the softphone of an agent.
@@ -172,17 +178,10 @@ type spPage struct {
 func (b *spBrowser) open(a *app, agent string) *spPage {
 	t := b.t
 	t.Helper()
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if b.alloc.Value(spFirstTab{}) == nil {
-		ctx, cancel = chromedp.NewContext(b.alloc, chromedp.WithListener(spListener(t)))
-		b.alloc = context.WithValue(ctx, spFirstTab{}, true) // later tabs share this browser
-	} else {
-		ctx, cancel = chromedp.NewContext(b.alloc, chromedp.WithListener(spListener(t)))
-	}
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithListener(spListener(t)))
 	t.Cleanup(cancel)
 	p := &spPage{t: t, ctx: ctx, cancel: cancel}
-	// The first action starts the browser (or the tab); it gets ctx itself, no deadline.
+	// The tab's first action opens it; it gets ctx itself, no deadline.
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
 			return err
@@ -191,15 +190,13 @@ func (b *spBrowser) open(a *app, agent string) *spPage {
 			Headers: network.Headers{"Authorization": "Bearer " + testToken}})
 		return err
 	})); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		t.Fatalf("open a tab: %v", err)
 	}
 	spDo(t, ctx, "load a page of the app", chromedp.Navigate("http://"+a.HTTPAddr()+"/healthz"))
 	js := strings.Replace(spHarness, "AGENT", fmt.Sprintf("%q", agent), 1)
 	spEval[bool](t, ctx, "start the softphone", js, chromedp.EvalAwaitPromise)
 	return p
 }
-
-type spFirstTab struct{}
 
 func spListener(t *testing.T) func(ev any) {
 	return func(ev any) {
@@ -419,4 +416,124 @@ func spWaitCall(t *testing.T, a *app, id string) agentdesk.CallInfo {
 	}
 	t.Fatalf("call %s did not end", id)
 	return agentdesk.CallInfo{}
+}
+
+// spCallsInOrder lists the live calls to 12345, first received first.
+func spCallsInOrder(t *testing.T, a *app, n int) []agentdesk.CallInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var live []agentdesk.CallInfo
+		for _, c := range apiCalls(t, a) {
+			if c.State != "ended" && hasEvent(c, "queue", "") {
+				live = append(live, c)
+			}
+		}
+		if len(live) >= n {
+			slices.SortFunc(live, func(x, y agentdesk.CallInfo) int { return x.Received.Compare(y.Received) })
+			return live
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queued calls, want %d", len(live), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The browser rings and nobody answers: the ring ends on the page, the agent is put on
+// break "no-answer", and the caller is back at the head of the queue: a caller who came
+// later while it rang is still behind, and the agent's next ring is the first caller.
+func TestSoftphoneNeverAnswers(t *testing.T) {
+	a := softphoneApp(t, func(c *Config) {
+		c.ACD.MaxNoAnswer = 1
+		for i := range c.ACD.Queues {
+			c.ACD.Queues[i].RingTimeout = 3 * time.Second
+		}
+	})
+	b := newSPBrowser(t, 1500)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+
+	first := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 40 * time.Second})
+	p.poll("the page rings", `window.rings.length === 1 && sp.state === "ringing"`, 15*time.Second)
+	second := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 40 * time.Second})
+	calls := spCallsInOrder(t, a, 2)
+	if id := spEval[string](t, p.ctx, "ring id", `window.rings[0].id`); id != calls[0].ID {
+		t.Fatalf("rang %s, want the first caller %s", id, calls[0].ID)
+	}
+	// Nobody clicks.
+	p.poll("the ring ends on the page", `window.ended.length === 1 && sp.state === "ready"`, 10*time.Second)
+	st := spWaitAgent(t, a, "web1", acd.Break, acd.NoAnswerReason, 5*time.Second)
+	t.Logf("agent after the unanswered ring: %s (%s), page ended %v", st.State, st.Reason,
+		spEval[any](t, p.ctx, "ended", `window.ended`))
+	p.poll("the page shows the break", `sp.agentState === "break" && sp.agentReason === "no-answer"`, 5*time.Second)
+	spCallEvent(t, a, calls[0].ID, "no_answer", 5*time.Second)
+	if n := queueWaiting(t, a, "general"); n != 2 {
+		t.Errorf("%d callers waiting, want both", n)
+	}
+	// Ready again: the first caller, back at the head, is offered before the second.
+	p.eval("ready again", `sp.ready()`)
+	p.poll("the page rings again", `window.rings.length === 2`, 10*time.Second)
+	if id := spEval[string](t, p.ctx, "second ring", `window.rings[1].id`); id != calls[0].ID {
+		t.Errorf("the second ring is %s, want the first caller %s (back at the head)", id, calls[0].ID)
+	}
+	p.eval("reject", `sp.reject()`)
+	first.Stop()
+	second.Stop()
+}
+
+// The agent's tab is closed in the middle of a call: the caller goes back to the head of
+// the queue with a short prompt, the agent is put on break "softphone-lost", and when the
+// agent comes back in a new tab and goes ready, the same caller rings.
+func TestSoftphoneClosedMidCall(t *testing.T) {
+	a := softphoneApp(t, nil)
+	b := newSPBrowser(t, 1500)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+	probe := testkit.NewRTPProbe(t)
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+		MediaPort: probe.Port(), Wait: 60 * time.Second})
+	p.poll("the page rings", `sp.state === "ringing"`, 15*time.Second)
+	id := spEval[string](t, p.ctx, "ring id", `window.rings[0].id`)
+	p.eval("accept", `sp.accept()`)
+	spCallEvent(t, a, id, "connect", 5*time.Second)
+	spWaitAgent(t, a, "web1", acd.OnCall, "", 5*time.Second)
+	time.Sleep(time.Second)
+
+	closed := time.Now()
+	p.cancel() // the tab closes
+	spCallEvent(t, a, id, "agent_gone", 15*time.Second)
+	spCallEvent(t, a, id, "requeue", 5*time.Second)
+	t.Logf("tab closed → caller back in the queue in %v", time.Since(closed).Round(time.Millisecond))
+	spWaitAgent(t, a, "web1", acd.Break, call.ReasonSoftphoneLost, 5*time.Second)
+	if n := queueWaiting(t, a, "general"); n != 1 {
+		t.Errorf("%d callers waiting, want the one whose agent went", n)
+	}
+	// The caller hears "please hold" before the music.
+	time.Sleep(3 * time.Second)
+	ref := promptPCM(t, "zh", "please_hold")
+	ref = ref[:min(len(ref), media.SampleRate)]
+	var after []testkit.RTPPacket
+	for _, pk := range probe.Packets() {
+		if pk.At.After(closed) {
+			after = append(after, pk)
+		}
+	}
+	if score, _ := testkit.Correlate(testkit.Audio(after), ref); score < 0.6 {
+		t.Errorf("the caller did not hear the please-hold prompt after the agent went (score %.2f)", score)
+	}
+
+	p2 := b.open(a, "web1")
+	p2.poll("the new tab shows the break", `sp.agentState === "break" && sp.agentReason === "softphone-lost"`, 5*time.Second)
+	p2.eval("ready", `sp.ready()`)
+	p2.poll("the same caller rings", `window.rings.length === 1`, 15*time.Second)
+	if id2 := spEval[string](t, p2.ctx, "ring id", `window.rings[0].id`); id2 != id {
+		t.Errorf("rang %s, want the caller whose agent went (%s)", id2, id)
+	}
+	p2.eval("accept", `sp.accept()`)
+	spCallEvent(t, a, id, "connect", 5*time.Second)
+	p2.eval("hang up", `sp.hangup()`)
+	caller.Stop()
 }
