@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ const testPassword = "correct horse battery"
 
 // authEnv is the real server handler with a real auth store in a temporary folder.
 type authEnv struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	clock *testClock
 	au    *auth.Auth
@@ -81,7 +82,7 @@ type authEnv struct {
 	cases *cases.SQLStore
 }
 
-func newAuthEnv(t *testing.T) *authEnv {
+func newAuthEnv(t testing.TB) *authEnv {
 	t.Helper()
 	e := &authEnv{t: t, dir: t.TempDir(), clock: &testClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)},
 		rec: map[string][]byte{}}
@@ -293,6 +294,14 @@ func (e *authEnv) wantAudit(want auth.Entry) auth.Entry {
 	}
 	e.t.Fatalf("no audit line like %+v in %+v", want, e.audit())
 	return auth.Entry{}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 func callIDs(t *testing.T, r reply) []string {
