@@ -132,6 +132,12 @@
     return String(p);
   }
 
+  function categoryName(code) {
+    const c = (Desk.categories || []).find((x) => x.code === code);
+    if (!c) return code || '';
+    return I18N.lang === 'en' && c.name_en ? c.name_en : c.name;
+  }
+
   async function showPop(call) {
     const masked = /\*/.test(call.caller || '');
     $('pop-caller').textContent = (call.caller || '—') + (masked ? '  ' + t('pop.confidential') : '');
@@ -147,7 +153,8 @@
       if (!list || !list.length) { ul.append(App.el('li', { class: 'muted', text: t('pop.none') })); return; }
       for (const c of list) {
         ul.append(App.el('li', {}, App.el('span', { class: 'num', text: c.number }),
-          App.el('span', { text: [App.dateTime(c.created_at), c.category, c.state, (c.description || '').slice(0, 60)].filter(Boolean).join(' · ') })));
+          App.el('span', { text: [App.dateTime(c.created_at), categoryName(c.category), I18N.has('cstate.' + c.state) ? t('cstate.' + c.state) : c.state,
+            (c.description || '').slice(0, 60)].filter(Boolean).join(' · ') })));
       }
     };
     try {
@@ -310,7 +317,8 @@
     if (!d || !d.ref || d.dirty) return;
     try {
       if (d.fields.resolution === 'answered') {
-        await App.api('POST', '/api/cases/' + encodeURIComponent(d.ref) + '/transitions', { action: 'answer', version: d.version });
+        // The answer given is what the description records.
+        await App.api('POST', '/api/cases/' + encodeURIComponent(d.ref) + '/transitions', { action: 'answer', version: d.version, reason: (d.fields.description || '').slice(0, 500) || 'answered' });
       }
       status(t('case.submitted') + ' ' + (d.number || ''));
       Desk.draft = null;
