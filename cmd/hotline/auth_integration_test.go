@@ -18,10 +18,11 @@ import (
 
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/agentdesk/auth"
+	"github.com/hotline-12345/hotline/internal/testkit"
 )
 
 // startLoggedApp is startTestApp with the log kept for the test to read, over dataDir.
-func startLoggedApp(t *testing.T, dataDir string) (*app, *syncBuffer) {
+func startLoggedApp(t *testing.T, dataDir string, mutate ...func(*Config)) (*app, *syncBuffer) {
 	t.Helper()
 	cfg := Defaults()
 	cfg.SIP.Listen = "127.0.0.1:0"
@@ -31,6 +32,9 @@ func startLoggedApp(t *testing.T, dataDir string) (*app, *syncBuffer) {
 	cfg.LogLevel = "debug"
 	base := 30000 + int(nextPorts.Add(1))*400
 	cfg.Media.RTPPorts = fmt.Sprintf("%d-%d", base, base+399)
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	if err := cfg.Validate("test"); err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +44,35 @@ func startLoggedApp(t *testing.T, dataDir string) (*app, *syncBuffer) {
 		t.Fatal(err)
 	}
 	return a, logs
+}
+
+// printedPasswords are the one-time passwords in the log, by user.
+func printedPasswords(t *testing.T, logs string) (pw, role map[string]string) {
+	t.Helper()
+	pw, role = map[string]string{}, map[string]string{}
+	for _, m := range oneTimePassword.FindAllStringSubmatch(logs, -1) {
+		if _, dup := pw[m[1]]; dup {
+			t.Errorf("the password of %s is printed twice", m[1])
+		}
+		pw[m[1]], role[m[1]] = m[3], m[2]
+	}
+	return pw, role
+}
+
+// signIn signs in with a one-time password and changes it, as the page does.
+func (b *browser) signIn(user, oneTime string) {
+	b.t.Helper()
+	var me struct {
+		CSRF string `json:"csrf"`
+	}
+	if got := b.do("POST", "/api/auth/login", map[string]string{"user": user, "password": oneTime}, &me); got != http.StatusOK {
+		b.t.Fatalf("sign-in of %s with the printed password: %d", user, got)
+	}
+	b.csrf = me.CSRF
+	if got := b.do("POST", "/api/auth/password", map[string]string{"current": oneTime, "new": "new password of " + user}, &me); got != http.StatusOK {
+		b.t.Fatalf("password change of %s: %d", user, got)
+	}
+	b.csrf = me.CSRF
 }
 
 var oneTimePassword = regexp.MustCompile(`user=([a-z0-9._@-]+) role=(\w+) .*one_time_password=(\w+)`)
@@ -98,14 +131,7 @@ func TestAuthFirstStartAdminSignsIn(t *testing.T) {
 	shutdown := func() { stop.Do(func() { a.Shutdown(context.Background(), time.Second) }) }
 	defer shutdown()
 
-	pw := map[string]string{}
-	role := map[string]string{}
-	for _, m := range oneTimePassword.FindAllStringSubmatch(logs.String(), -1) {
-		if _, dup := pw[m[1]]; dup {
-			t.Errorf("the password of %s is printed twice", m[1])
-		}
-		pw[m[1]], role[m[1]] = m[3], m[2]
-	}
+	pw, role := printedPasswords(t, logs.String())
 	if len(pw["admin"]) != 16 || role["admin"] != "admin" {
 		t.Fatalf("no one-time administrator password in the log:\n%s", tail(logs.String(), 40))
 	}
@@ -164,5 +190,99 @@ func TestAuthFirstStartAdminSignsIn(t *testing.T) {
 	b2 := newBrowser(t, a2)
 	if got := b2.do("POST", "/api/auth/login", map[string]string{"user": "admin", "password": "a long new password 12345"}, &me); got != http.StatusOK || me.MustChange {
 		t.Fatalf("sign-in after a restart with the changed password: %d %+v", got, me)
+	}
+}
+
+// A real call's recording in the browser: the configured agent who took it signs in with
+// the password printed at first start and fetches it with a range request, as the page's
+// player does; their supervisor can too; another agent gets 403, and each access is in
+// the audit log.
+func TestAuthRecordingOfRealCall(t *testing.T) {
+	agentAudio := testkit.NewRTPProbe(t)
+	agentAudio.ReplyWith(0, testkit.Tone(8000, 1500, 0.5, 2*time.Second))
+	agent := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: agentAudio.Port(), Hangup: 3 * time.Second})
+	dir := t.TempDir()
+	a, logs := startLoggedApp(t, dir, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.Agents = []AgentConfig{{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5},
+			Contact: "sip:1001@" + agent.Addr(), AutoReady: true}}
+	})
+	t.Cleanup(func() {
+		a.Shutdown(context.Background(), 2*time.Second)
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(logs.String(), 60))
+		}
+	})
+	pw, role := printedPasswords(t, logs.String())
+	if role["1001"] != "agent" {
+		t.Fatalf("no user for the configured agent 1001: %v", role)
+	}
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 4 * time.Second})
+	if _, err := caller.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c := waitEnded(t, a, 1)[0]
+	if c.Agent != "1001" || c.Recording == "" {
+		t.Fatalf("the call was not taken by 1001 and recorded: agent %q, recording %q", c.Agent, c.Recording)
+	}
+	file, err := os.ReadFile(c.Recording)
+	if err != nil || len(file) < 2000 {
+		t.Fatalf("recording on disk: %d bytes, %v", len(file), err)
+	}
+
+	get := func(b *browser, rng string) (int, []byte, http.Header) {
+		req, _ := http.NewRequest("GET", b.base+"/api/recordings/"+c.ID, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body, resp.Header
+	}
+	ag := newBrowser(t, a)
+	ag.signIn("1001", pw["1001"])
+	var list struct {
+		Calls []agentdesk.CallInfo `json:"calls"`
+	}
+	if got := ag.do("GET", "/api/calls", nil, &list); got != http.StatusOK || len(list.Calls) != 1 || list.Calls[0].ID != c.ID {
+		t.Fatalf("the agent's calls: %d %+v", got, list.Calls)
+	}
+	code, body, hdr := get(ag, "bytes=44-1043")
+	if code != http.StatusPartialContent || !bytes.Equal(body, file[44:1044]) || hdr.Get("Content-Type") != "audio/wav" {
+		t.Fatalf("range request: %d, %d bytes (equal %v), %q", code, len(body), bytes.Equal(body, file[44:1044]), hdr.Get("Content-Type"))
+	}
+	code, body, _ = get(ag, "")
+	if code != http.StatusOK || !bytes.Equal(body[:44], file[:44]) || len(body) < len(file) {
+		t.Fatalf("whole recording: %d, %d bytes of %d", code, len(body), len(file))
+	}
+	sup := newBrowser(t, a)
+	sup.signIn("sup1", pw["sup1"])
+	if code, _, _ := get(sup, "bytes=0-43"); code != http.StatusPartialContent {
+		t.Errorf("the team's supervisor: %d, want 206", code)
+	}
+	other := newBrowser(t, a)
+	other.signIn("agent1", pw["agent1"])
+	if code, body, _ := get(other, ""); code != http.StatusForbidden || bytes.Contains(body, file[100:140]) {
+		t.Errorf("another agent: %d, want 403", code)
+	}
+	if got := other.do("GET", "/api/calls/"+c.ID, nil, nil); got != http.StatusForbidden {
+		t.Errorf("another agent's call: %d, want 403", got)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "audit", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"user":"1001","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"ok"`,
+		`"user":"sup1","role":"supervisor","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"ok"`,
+		`"user":"agent1","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"denied"`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the audit log lacks %s", want)
+		}
 	}
 }
