@@ -84,7 +84,7 @@ func newUIRig(t *testing.T) *uiRig {
 	}
 	r.wb = &Wallboard{ACD: d, Calls: r.calls, Interval: 100 * time.Millisecond}
 	t.Cleanup(r.wb.Close)
-	srv.Mount("GET /api/wallboard/ws", r.wb.Handler())
+	srv.MountWallboard(r.wb)
 	srv.Public("GET /softphone.js", SoftphoneScript())
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -11,8 +11,9 @@ package agentdesk
 // service level = answered within T / (answered + abandoned); abandon rate =
 // abandoned / entered. Callbacks are not live calls and are not counted.
 //
-// Supervisors, reviewers and administrators see everything; anyone else signed in (an
-// agent) sees the queues, their own agent row and their own calls only.
+// Reviewers and administrators see everything; a supervisor sees every queue but only
+// the agents of their team and those agents' calls (with Team set); anyone else signed
+// in (an agent) sees the queues, their own agent row and their own calls only.
 //
 // Page → server: {"type":"resync"} asks for a snapshot now (after a suspected gap).
 // Server → page: {"type":"snapshot", …} (see wbSnapshot).
@@ -59,7 +60,10 @@ type Wallboard struct {
 	ServiceLevels []time.Duration
 	// OriginPatterns are other origins whose pages may open the socket.
 	OriginPatterns []string
-	Logger         *slog.Logger
+	// Team, if set, gives an agent's team: a supervisor sees only their team's agents
+	// and calls. Without it supervisors see every agent.
+	Team   func(ctx context.Context, agentID string) string
+	Logger *slog.Logger
 
 	once    sync.Once
 	log     *slog.Logger
@@ -74,10 +78,18 @@ type Wallboard struct {
 	dropped int               // clients dropped as too slow (for tests and logs)
 }
 
+// What a client may see.
+const (
+	scopeSelf = iota // an agent: their own row and calls
+	scopeTeam        // a supervisor: their team's agents and calls
+	scopeAll
+)
+
 type wbClient struct {
 	send   chan *wbMsg
 	user   User
-	all    bool
+	all    bool // scopeAll: the message is shared by all such clients
+	scope  int
 	conn   *websocket.Conn
 	gone   chan struct{} // closed when the hub drops the client
 	goneMu sync.Once
@@ -109,6 +121,8 @@ type wbSnapshot struct {
 	Total  wbToday   `json:"total"`
 	Agents []wbAgent `json:"agents"`
 	Calls  []wbCall  `json:"calls"`
+
+	teams map[string]string // agent → team, when Team is set
 }
 
 type wbToday struct {
@@ -412,6 +426,18 @@ func (w *Wallboard) build(now time.Time) *wbSnapshot {
 		}
 		slices.SortFunc(s.Calls, func(a, b wbCall) int { return a.Received.Compare(b.Received) })
 	}
+	if w.Team != nil {
+		s.teams = map[string]string{}
+		ctx := context.Background()
+		for _, a := range s.Agents {
+			s.teams[a.ID] = w.Team(ctx, a.ID)
+		}
+		for _, c := range s.Calls {
+			if _, ok := s.teams[c.Agent]; c.Agent != "" && !ok {
+				s.teams[c.Agent] = w.Team(ctx, c.Agent)
+			}
+		}
+	}
 	return s
 }
 
@@ -429,16 +455,23 @@ func (c *wbClient) view(s *wbSnapshot) *wbSnapshot {
 	if c.all {
 		return s
 	}
+	mine := func(agent string) bool {
+		if c.scope == scopeTeam {
+			return s.teams == nil || s.teams[agent] == c.user.Team
+		}
+		return agent == c.user.ID
+	}
 	v := *s
 	v.Agents = []wbAgent{}
 	for _, a := range s.Agents {
-		if a.ID == c.user.ID {
+		if mine(a.ID) {
 			v.Agents = append(v.Agents, a)
 		}
 	}
 	v.Calls = []wbCall{}
 	for _, k := range s.Calls {
-		if k.Agent == c.user.ID {
+		// A supervisor sees the calls still waiting for an agent too.
+		if k.Agent == "" && c.scope == scopeTeam || k.Agent != "" && mine(k.Agent) {
 			v.Calls = append(v.Calls, k)
 		}
 	}
@@ -467,9 +500,27 @@ func (w *Wallboard) dropLocked(c *wbClient, why string) {
 	w.log.Info("wallboard: client dropped", "reason", why, "user", c.user.ID)
 }
 
-// wallboardSees says whether a role sees the whole wallboard.
-func wallboardSees(r cases.Role) bool {
-	return r == cases.RoleSupervisor || r == cases.RoleReviewer || r == cases.RoleAdmin
+// scopeOf is what a user sees of the wallboard.
+func (w *Wallboard) scopeOf(u User) int {
+	switch u.Role {
+	case cases.RoleReviewer, cases.RoleAdmin:
+		return scopeAll
+	case cases.RoleSupervisor:
+		if w.Team == nil {
+			return scopeAll
+		}
+		return scopeTeam
+	}
+	return scopeSelf
+}
+
+// MountWallboard serves w at GET /api/wallboard/ws behind the server's sign-in, with
+// supervisors scoped to their team as the rest of the API scopes them.
+func (s *Server) MountWallboard(w *Wallboard) {
+	if w.Team == nil && (s.AgentTeam != nil || s.Auth != nil) {
+		w.Team = s.teamOf
+	}
+	s.Mount("GET /api/wallboard/ws", w.Handler())
 }
 
 // Handler is GET /api/wallboard/ws; the caller must be signed in (UserFrom).
@@ -490,7 +541,8 @@ func (w *Wallboard) Handler() http.Handler {
 			return
 		}
 		conn.SetReadLimit(4 << 10)
-		c := &wbClient{send: make(chan *wbMsg, w.QueueLen), user: u, all: wallboardSees(u.Role), gone: make(chan struct{}), conn: conn}
+		scope := w.scopeOf(u)
+		c := &wbClient{send: make(chan *wbMsg, w.QueueLen), user: u, scope: scope, all: scope == scopeAll, gone: make(chan struct{}), conn: conn}
 		w.mu.Lock()
 		if w.closed {
 			w.mu.Unlock()

@@ -45,8 +45,9 @@ func newWBRig(t *testing.T, wb *Wallboard) *wbRig {
 	wb.ACD = d
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if as := r.URL.Query().Get("as"); as != "" {
-			role, id, _ := strings.Cut(as, ":")
-			r = r.WithContext(WithUser(r.Context(), User{ID: id, Role: cases.Role(role)}))
+			role, rest, _ := strings.Cut(as, ":")
+			id, team, _ := strings.Cut(rest, ":")
+			r = r.WithContext(WithUser(r.Context(), User{ID: id, Role: cases.Role(role), Team: team}))
 		}
 		wb.Handler().ServeHTTP(w, r)
 	}))
@@ -179,11 +180,14 @@ func TestWallboardLive(t *testing.T) {
 	}
 }
 
-// An agent's socket shows the queues but only the agent's own row and calls.
-func TestWallboardAgentSeesOwnRow(t *testing.T) {
+// An agent's socket shows the queues but only the agent's own row and calls; a
+// supervisor's, their team's agents and calls and the calls not yet with an agent.
+func TestWallboardScopes(t *testing.T) {
 	calls := &fakeCalls{}
-	calls.calls.Store(&[]CallInfo{{ID: "x", Agent: "wang", State: "answered"}, {ID: "y", Agent: "li", State: "answered"}})
-	r := newWBRig(t, &Wallboard{Calls: calls, Interval: 50 * time.Millisecond})
+	calls.calls.Store(&[]CallInfo{{ID: "x", Agent: "wang", State: "answered"}, {ID: "y", Agent: "li", State: "answered"}, {ID: "z", State: "ringing"}})
+	teams := map[string]string{"li": "a", "wang": "b"}
+	r := newWBRig(t, &Wallboard{Calls: calls, Interval: 50 * time.Millisecond,
+		Team: func(_ context.Context, id string) string { return teams[id] }})
 	for _, id := range []string{"li", "wang"} {
 		if err := r.d.Login(id, map[string]int{"general": 3}); err != nil {
 			t.Fatal(err)
@@ -194,10 +198,15 @@ func TestWallboardAgentSeesOwnRow(t *testing.T) {
 	if len(s.Agents) != 1 || s.Agents[0].ID != "li" || len(s.Calls) != 1 || s.Calls[0].ID != "y" || len(s.Queues) != 2 {
 		t.Errorf("agent li sees agents %+v calls %+v", s.Agents, s.Calls)
 	}
-	sup := r.dial(t, "admin:root")
-	s = waitFor(t, sup, "the first snapshot", func(*wbSnapshot) bool { return true })
-	if len(s.Agents) != 2 || len(s.Calls) != 2 {
+	adm := r.dial(t, "admin:root")
+	s = waitFor(t, adm, "the first snapshot", func(*wbSnapshot) bool { return true })
+	if len(s.Agents) != 2 || len(s.Calls) != 3 {
 		t.Errorf("admin sees agents %+v calls %+v", s.Agents, s.Calls)
+	}
+	sup := r.dial(t, "supervisor:boss-b:b")
+	s = waitFor(t, sup, "the first snapshot", func(*wbSnapshot) bool { return true })
+	if len(s.Agents) != 1 || s.Agents[0].ID != "wang" || len(s.Calls) != 2 || s.Calls[0].ID != "x" && s.Calls[1].ID != "x" || len(s.Queues) != 2 {
+		t.Errorf("the supervisor of team b sees agents %+v calls %+v", s.Agents, s.Calls)
 	}
 }
 

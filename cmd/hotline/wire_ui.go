@@ -35,7 +35,7 @@ func wireUI(a *app, desk *agentdesk.Server) error {
 		return err
 	}
 	wb := &agentdesk.Wallboard{ACD: a.acd, Calls: a.calls, Location: cases.ChinaTime, Logger: a.log}
-	desk.Mount("GET /api/wallboard/ws", wb.Handler())
+	desk.MountWallboard(wb)
 	a.closers = append(a.closers, wb.Close)
 	return nil
 }
