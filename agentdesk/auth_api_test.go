@@ -150,6 +150,17 @@ func newAuthEnv(t testing.TB) *authEnv {
 			}
 			return "", errors.New("no such case")
 		}}
+	e.srv.CaseCall = func(ctx context.Context, ref string) (CallInfo, error) {
+		switch ref {
+		case "20261127-000001": // an older call, no longer listed, of agent-a1
+			return CallInfo{ID: "call-old", Agent: "agent-a1", Case: ref, State: "ended", Recording: e.calls.calls[0].Recording}, nil
+		case "20261127-000002":
+			return CallInfo{Case: ref}, nil // a work order from the web form: no call
+		case "broken":
+			return CallInfo{}, errors.New("database unreachable")
+		}
+		return CallInfo{}, cases.ErrNotFound
+	}
 	e.srv.Mount("GET /api/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, UserFrom(r.Context()))
 	}))

@@ -38,7 +38,7 @@ func TestRecordingsAPIRangeAndDownload(t *testing.T) {
 		Result: auth.ResultOK, Detail: "range bytes=1000-1999"})
 
 	r = agent.want(http.StatusOK, "GET", "/api/recordings/call-a1?download=1", "")
-	if cd := r.hdr.Get("Content-Disposition"); cd != `attachment; filename=call-a1.wav` || !bytes.Equal(r.body, want) {
+	if cd := r.hdr.Get("Content-Disposition"); cd != `attachment; filename=20261127-000001-call-a1.wav` || !bytes.Equal(r.body, want) {
 		t.Errorf("download: Content-Disposition %q, %d bytes", cd, len(r.body))
 	}
 	e.wantAudit(auth.Entry{User: "agent-a1", Action: auth.ActionRecording, Result: auth.ResultOK, Detail: "download"})
@@ -88,4 +88,28 @@ func TestRecordingsAPIRefusals(t *testing.T) {
 	if r := admin.do("GET", "/api/recordings/call-evil", ""); r.code < 400 || strings.Contains(string(r.body), "argon2") {
 		t.Fatalf("a path outside the recordings folder was served: %d", r.code)
 	}
+}
+
+func TestRecordingsAPIOfCase(t *testing.T) {
+	e := newAuthEnv(t)
+	agent := e.signIn("agent-a1")
+	r := agent.want(http.StatusPartialContent, "GET", "/api/cases/20261127-000001/recording", "", "Range", "bytes=100-199")
+	if !bytes.Equal(r.body, e.rec["call-a1"][100:200]) {
+		t.Fatal("the case's recording: wrong bytes")
+	}
+	r = agent.want(http.StatusOK, "GET", "/api/cases/20261127-000001/recording?download=1", "")
+	if cd := r.hdr.Get("Content-Disposition"); cd != "attachment; filename=20261127-000001-call-old.wav" {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	e.wantAudit(auth.Entry{User: "agent-a1", Action: auth.ActionRecording, Target: "recording of case 20261127-000001", Result: auth.ResultOK})
+	e.signIn("sup-a").want(http.StatusOK, "GET", "/api/cases/20261127-000001/recording", "")
+	e.signIn("handler-env").want(http.StatusOK, "GET", "/api/cases/20261127-000001/recording", "")
+	e.signIn("sup-b").want(http.StatusForbidden, "GET", "/api/cases/20261127-000001/recording", "")
+	e.wantAudit(auth.Entry{User: "sup-b", Action: auth.ActionRecording, Target: "recording of case 20261127-000001", Result: auth.ResultDenied})
+	admin := e.admin()
+	admin.want(http.StatusNotFound, "GET", "/api/cases/20261127-000002/recording", "")
+	admin.want(http.StatusNotFound, "GET", "/api/cases/nothing/recording", "")
+	admin.want(http.StatusServiceUnavailable, "GET", "/api/cases/broken/recording", "")
+	// The rest of the case API is untouched.
+	admin.want(http.StatusNotFound, "GET", "/api/cases/nothing", "")
 }

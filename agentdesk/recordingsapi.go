@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/hotline-12345/hotline/agentdesk/auth"
+	"github.com/hotline-12345/hotline/cases"
 )
 
 // RecordingOpener opens a recording by the path the call directory gave
@@ -24,7 +25,28 @@ type RecordingOpener interface {
 // audited is not served.
 func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("callID")
-	target := "recording of call " + id
+	c, err := s.findCall(id)
+	s.sendRecording(w, r, "recording of call "+id, c, err)
+}
+
+// serveCaseRecording: GET /api/cases/{ref}/recording[?download=1] is the recording of
+// the call that opened a work order, also once the call has left the list of recent
+// calls (a restart, an older case). Access and audit as for /api/recordings.
+func (s *Server) serveCaseRecording(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
+	c, err := s.CaseCall(r.Context(), ref)
+	if err == nil && c.ID != "" {
+		// The live or recent call knows more (the agent while still on it).
+		if live, lerr := s.findCall(c.ID); lerr == nil {
+			c = live
+		}
+	}
+	s.sendRecording(w, r, "recording of case "+ref, c, err)
+}
+
+// sendRecording serves c's recording to a user allowed to see c; found is the error of
+// looking c up.
+func (s *Server) sendRecording(w http.ResponseWriter, r *http.Request, target string, c CallInfo, found error) {
 	entry := auth.Entry{Action: auth.ActionRecording, Target: target}
 	if rg := r.Header.Get("Range"); rg != "" {
 		entry.Detail = "range " + rg
@@ -42,9 +64,13 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusNotFound, auth.ResultFailed, "recordings are not served by this node")
 		return
 	}
-	c, err := s.findCall(id)
-	if err != nil {
-		refuse(http.StatusNotFound, auth.ResultFailed, "no call with id "+id)
+	if found != nil {
+		if errors.Is(found, errNoCall) || errors.Is(found, cases.ErrNotFound) {
+			refuse(http.StatusNotFound, auth.ResultFailed, "no such call or work order")
+			return
+		}
+		s.logger().Error("recordings: look-up", "target", target, "error", found)
+		refuse(http.StatusServiceUnavailable, auth.ResultFailed, "the work orders are not available")
 		return
 	}
 	u := UserFrom(r.Context())
@@ -93,7 +119,11 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if download != "" {
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.ID + ".wav"}))
+		name := c.ID + ".wav"
+		if c.Case != "" {
+			name = c.Case + "-" + name
+		}
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
 	http.ServeContent(&jsonErrors{ResponseWriter: w}, r, "", st.ModTime(), f)
 }

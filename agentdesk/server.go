@@ -106,6 +106,9 @@ type Server struct {
 	CaseDept func(ctx context.Context, caseNumber string) (string, error)
 	// Recordings, if set, serves the calls' recordings (GET /api/recordings/{callID}).
 	Recordings RecordingOpener
+	// CaseCall, if set, gives the call that opened a work order (its id, agent, case and
+	// recording) from the work orders, for GET /api/cases/{ref}/recording.
+	CaseCall func(ctx context.Context, caseRef string) (CallInfo, error)
 
 	// mounted and public are the handlers features add with Mount and Public.
 	mounted []route
@@ -143,6 +146,9 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/calls/{id}", s.getCall)
 	api.HandleFunc("POST /api/calls/{id}/recording", s.pauseRecording)
 	api.HandleFunc("GET /api/recordings/{callID}", s.serveRecording)
+	if s.CaseCall != nil {
+		api.HandleFunc("GET /api/cases/{ref}/recording", s.serveCaseRecording)
+	}
 	if s.ReloadFlows != nil {
 		api.Handle("POST /api/flows/reload", adminOnly(func(w http.ResponseWriter, r *http.Request) {
 			if err := s.ReloadFlows(); err != nil {

@@ -207,8 +207,10 @@ func TestAuthRecordingOfRealCall(t *testing.T) {
 		c.Agents = []AgentConfig{{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5},
 			Contact: "sip:1001@" + agent.Addr(), AutoReady: true}}
 	})
+	var stop sync.Once
+	shutdown := func() { stop.Do(func() { a.Shutdown(context.Background(), 2*time.Second) }) }
 	t.Cleanup(func() {
-		a.Shutdown(context.Background(), 2*time.Second)
+		shutdown()
 		if t.Failed() {
 			t.Logf("server log:\n%s", tail(logs.String(), 60))
 		}
@@ -231,17 +233,7 @@ func TestAuthRecordingOfRealCall(t *testing.T) {
 	}
 
 	get := func(b *browser, rng string) (int, []byte, http.Header) {
-		req, _ := http.NewRequest("GET", b.base+"/api/recordings/"+c.ID, nil)
-		if rng != "" {
-			req.Header.Set("Range", rng)
-		}
-		resp, err := b.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body, resp.Header
+		return getPath(t, b, "/api/recordings/"+c.ID, rng)
 	}
 	ag := newBrowser(t, a)
 	ag.signIn("1001", pw["1001"])
@@ -272,11 +264,51 @@ func TestAuthRecordingOfRealCall(t *testing.T) {
 	if got := other.do("GET", "/api/calls/"+c.ID, nil, nil); got != http.StatusForbidden {
 		t.Errorf("another agent's call: %d, want 403", got)
 	}
+	if c.Case == "" {
+		t.Fatal("the call has no work order")
+	}
+	// The work order's recording, also after a restart, when the call has left the list.
+	if code, body, _ := getPath(t, ag, "/api/cases/"+c.Case+"/recording?download=1", ""); code != http.StatusOK || !bytes.Equal(body, file) {
+		t.Fatalf("the case's recording: %d, %d bytes", code, len(body))
+	}
+	shutdown()
+	a2, logs2 := startLoggedApp(t, dir, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.Agents = []AgentConfig{{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5},
+			Contact: "sip:1001@" + agent.Addr(), AutoReady: true}}
+	})
+	t.Cleanup(func() {
+		a2.Shutdown(context.Background(), 2*time.Second)
+		if t.Failed() {
+			t.Logf("log after the restart:\n%s", tail(logs2.String(), 40))
+		}
+	})
+	ag = newBrowser(t, a2)
+	if got := ag.do("POST", "/api/auth/login", map[string]string{"user": "1001", "password": "new password of 1001"}, nil); got != http.StatusOK {
+		t.Fatalf("sign-in after the restart: %d", got)
+	}
+	if code, _, _ := getPath(t, ag, "/api/recordings/"+c.ID, ""); code != http.StatusNotFound {
+		t.Errorf("the call after a restart: %d, want 404 (no longer listed)", code)
+	}
+	code, body, _ = getPath(t, ag, "/api/cases/"+c.Case+"/recording", "bytes=44-1043")
+	if code != http.StatusPartialContent || !bytes.Equal(body, file[44:1044]) {
+		t.Fatalf("the case's recording after a restart: %d, %d bytes", code, len(body))
+	}
+	other = newBrowser(t, a2)
+	if got := other.do("POST", "/api/auth/login", map[string]string{"user": "agent1", "password": "new password of agent1"}, nil); got != http.StatusOK {
+		t.Fatalf("agent1 after the restart: %d", got)
+	}
+	if code, _, _ := getPath(t, other, "/api/cases/"+c.Case+"/recording", ""); code != http.StatusForbidden {
+		t.Errorf("another agent, the case's recording: %d, want 403", code)
+	}
+
 	raw, err := os.ReadFile(filepath.Join(dir, "audit", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
+		`"user":"1001","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of case ` + c.Case + `","result":"ok","detail":"download`,
+		`"user":"agent1","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of case ` + c.Case + `","result":"denied"`,
 		`"user":"1001","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"ok"`,
 		`"user":"sup1","role":"supervisor","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"ok"`,
 		`"user":"agent1","role":"agent","ip":"127.0.0.1","action":"recording","target":"recording of call ` + c.ID + `","result":"denied"`,
@@ -285,4 +317,19 @@ func TestAuthRecordingOfRealCall(t *testing.T) {
 			t.Errorf("the audit log lacks %s", want)
 		}
 	}
+}
+
+func getPath(t *testing.T, b *browser, path, rng string) (int, []byte, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, resp.Header
 }

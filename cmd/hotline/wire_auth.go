@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/agentdesk/auth"
@@ -76,7 +78,43 @@ func wireAuth(a *app, desk *agentdesk.Server) error {
 		c, err := a.cases.Get(ctx, number)
 		return c.LeadDept, err
 	}
+	desk.CaseCall = func(ctx context.Context, ref string) (agentdesk.CallInfo, error) {
+		return caseCall(ctx, a.cases, ref)
+	}
 	return nil
+}
+
+// caseCall is the call that opened a work order, as its timeline tells: the agent who
+// answered and the call's recording (not a voice message's, not a callback's).
+func caseCall(ctx context.Context, store cases.Store, ref string) (agentdesk.CallInfo, error) {
+	c, err := store.Get(ctx, ref)
+	if err != nil {
+		return agentdesk.CallInfo{}, err
+	}
+	ci := agentdesk.CallInfo{ID: c.CallID, Case: c.Number, State: "ended"}
+	if c.CallID == "" {
+		return ci, nil
+	}
+	evs, err := store.Timeline(ctx, c.ID)
+	if err != nil {
+		return agentdesk.CallInfo{}, err
+	}
+	for _, e := range evs {
+		var p struct {
+			Agent string `json:"agent"`
+			Path  string `json:"path"`
+		}
+		if json.Unmarshal(e.Payload, &p) != nil {
+			continue
+		}
+		switch {
+		case e.Type == cases.EventCallAnswered && p.Agent != "":
+			ci.Agent = p.Agent
+		case e.Type == cases.EventRecording && filepath.Base(p.Path) == c.CallID+".wav":
+			ci.Recording = p.Path
+		}
+	}
+	return ci, nil
 }
 
 func loopback(listen string) bool {
