@@ -34,6 +34,8 @@ type uiRig struct {
 	wb    *Wallboard
 	// blockCases makes the case API answer 503, as when the network or the server is away.
 	blockCases atomic.Bool
+	// newbiePassword is the one-time password of the agent "newbie".
+	newbiePassword string
 }
 
 func newUIRig(t *testing.T) *uiRig {
@@ -54,6 +56,10 @@ func newUIRig(t *testing.T) *uiRig {
 			t.Fatal(err)
 		}
 	}
+	_, newbiePW, err := au.CreateUser(context.Background(), auth.NewUser{ID: "newbie", Role: cases.RoleAgent, Team: "demo"})
+	if err != nil || newbiePW == "" {
+		t.Fatalf("one-time password user: %v", err)
+	}
 	store, err := cases.OpenSQLite(context.Background(), filepath.Join(dir, "cases.db"), cases.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func newUIRig(t *testing.T) *uiRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	r := &uiRig{d: d, store: store, calls: &fakeCalls{}}
+	r := &uiRig{d: d, store: store, calls: &fakeCalls{}, newbiePassword: newbiePW}
 	casesAPI := NewCasesAPI(store, nil)
 	srv := &Server{Auth: au, ACD: d, Calls: r.calls,
 		AgentSkills: map[string]map[string]int{"agent1": {"general": 3}, "agent2": {"general": 2, "housing": 3}},
@@ -418,8 +424,34 @@ func TestUIBrowserDesk(t *testing.T) {
 		t.Fatalf("after reopening, the stored description is %q (%v)", c.Description, err)
 	}
 
+	// Wrap-up: the softphone's socket says how long it lasts; the page counts down.
+	eval[bool](t, tab2, `(Desk.sp._onMessage({type: "agent", state: "wrap-up", wrapup_ms: 15000}), true)`)
+	poll(t, tab2, "the wrap-up countdown", `!document.querySelector("#btn-wrapup").hidden && /^话后剩余 1[0-5] 秒$/.test(document.querySelector("#wrapup").textContent)`)
+
 	// Submitting as answered directly answers the case and clears the form.
 	run(t, tab2, "answered directly", chromedp.Click(chromedp.ID("res-answered")), chromedp.Click(chromedp.ID("btn-submit")))
 	poll(t, tab2, "submitted", `document.querySelector("#case-status").textContent.startsWith("工单已提交") && localStorage.getItem("hotline.case.draft") === null`)
+	b.sameOrigin(r.url)
+}
+
+// A new user signs in with a one-time password: the page asks for a new one first.
+func TestUIBrowserOneTimePassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test in -short mode")
+	}
+	r := newUIRig(t)
+	b := newBrowser(t)
+	ctx := b.ctx
+	run(t, ctx, "open /", chromedp.Navigate(r.url+"/"))
+	poll(t, ctx, "the sign-in page", `location.pathname === "/login"`)
+	run(t, ctx, "sign in with the one-time password",
+		chromedp.SetValue(chromedp.ID("user"), "newbie"),
+		chromedp.SetValue(chromedp.ID("password"), r.newbiePassword),
+		chromedp.Click(chromedp.ID("submit")))
+	poll(t, ctx, "asked for a new password", `!document.querySelector("#change").hidden && document.querySelector("#submit").textContent === "修改密码并进入"`)
+	run(t, ctx, "set a new password",
+		chromedp.SetValue(chromedp.ID("new-password"), "a much better password 2026"),
+		chromedp.Click(chromedp.ID("submit")))
+	poll(t, ctx, "the desk", `location.pathname === "/" && document.body.dataset.ready === "1" && !document.querySelector("#desk").hidden`)
 	b.sameOrigin(r.url)
 }
