@@ -624,7 +624,7 @@ func (l *RTPLeg) writeLocked(pkt []byte, pt uint8, marker bool, ts uint32, to ne
 // relay forwards one packet the bridged party just sent, out of this leg, at once: the
 // bridge adds no clock wait and no jitter-buffer delay. It keeps this leg's SSRC and
 // sequence, shifts the timestamps into this leg's clock, and maps the telephone-event
-// payload type. It runs on the other leg's receive goroutine.
+// payload type. It runs where the other leg receives (its poller, or its transport's read goroutine).
 func (l *RTPLeg) relay(h *rtp.Header, payload []byte, dtmf bool) {
 	r := l.remote.Load()
 	if r == nil || !r.Send || len(payload) > len(l.relayBuf)-12 {
