@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-12345/hotline/acd"
 	"github.com/hotline-12345/hotline/agentdesk/auth"
 	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/recordings"
@@ -67,6 +68,31 @@ func (d *testCalls) SetRecordingPaused(id string, p bool) error {
 	return errors.New("no live recording for this call")
 }
 
+// testACD records the agent state changes the API asked for.
+type testACD struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (a *testACD) note(s string) error {
+	a.mu.Lock()
+	a.done = append(a.done, s)
+	a.mu.Unlock()
+	return nil
+}
+func (a *testACD) Login(id string, _ map[string]int) error { return a.note("login " + id) }
+func (a *testACD) Ready(id string) error                   { return a.note("ready " + id) }
+func (a *testACD) Break(id, reason string) error           { return a.note("break " + id + " " + reason) }
+func (a *testACD) Logout(id string) error                  { return a.note("logout " + id) }
+func (a *testACD) EndWrapUp(id string) error               { return a.note("wrapup-done " + id) }
+func (a *testACD) Snapshot() acd.Snapshot                  { return acd.Snapshot{} }
+
+func (a *testACD) log() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.done, "; ")
+}
+
 const testPassword = "correct horse battery"
 
 // authEnv is the real server handler with a real auth store in a temporary folder.
@@ -79,13 +105,14 @@ type authEnv struct {
 	http  *httptest.Server
 	calls *testCalls
 	rec   map[string][]byte // call id → the recording's bytes
+	acd   *testACD
 	cases *cases.SQLStore
 }
 
 func newAuthEnv(t testing.TB) *authEnv {
 	t.Helper()
 	e := &authEnv{t: t, dir: t.TempDir(), clock: &testClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)},
-		rec: map[string][]byte{}}
+		rec: map[string][]byte{}, acd: &testACD{}}
 	var err error
 	e.au, err = auth.Open(e.dir, auth.Options{Now: e.clock.Now, Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1},
 		InsecureCookie: true, UserFailures: 3, IPFailures: 100})
@@ -142,8 +169,9 @@ func newAuthEnv(t testing.TB) *authEnv {
 		}
 		e.calls.calls = append(e.calls.calls, c)
 	}
-	e.srv = &Server{AdminToken: "the-admin-token", Calls: e.calls, Auth: e.au,
-		Recordings: &recordings.Store{Dir: recDir}, Cases: NewCasesAPI(e.cases, nil),
+	e.srv = &Server{AdminToken: "the-admin-token", Calls: e.calls, Auth: e.au, ACD: e.acd,
+		AgentSkills: map[string]map[string]int{"agent-a1": {"general": 5}, "agent-a2": {"general": 5}, "agent-b1": {"general": 5}},
+		Recordings:  &recordings.Store{Dir: recDir}, Cases: NewCasesAPI(e.cases, nil),
 		CaseDept: func(ctx context.Context, number string) (string, error) {
 			if number == "20261127-000001" {
 				return "sthjj", nil
@@ -545,5 +573,25 @@ func TestAuthAPIOutsourcedCannotDispatch(t *testing.T) {
 	}
 	if last := tl.Events[len(tl.Events)-1]; last.Actor != "sup-a" {
 		t.Errorf("the dispatch is recorded as %+v", last)
+	}
+}
+
+// An agent changes only their own state; a supervisor their team's agents' (audited);
+// an administrator anyone's.
+func TestAuthAPIAgentStateScope(t *testing.T) {
+	e := newAuthEnv(t)
+	agent, sup := e.signIn("agent-a1"), e.signIn("sup-a")
+	agent.want(http.StatusOK, "POST", "/api/agents/agent-a1/ready", "")
+	agent.want(http.StatusForbidden, "POST", "/api/agents/agent-b1/logout", "")
+	e.wantAudit(auth.Entry{User: "agent-a1", Action: auth.ActionAccess, Target: "agent agent-b1", Result: auth.ResultDenied})
+	sup.want(http.StatusOK, "POST", "/api/agents/agent-a2/break", `{"reason":"coaching"}`)
+	e.wantAudit(auth.Entry{User: "sup-a", Action: auth.ActionForceState, Target: "agent agent-a2", Result: auth.ResultOK, Detail: "break"})
+	sup.want(http.StatusForbidden, "POST", "/api/agents/agent-b1/break", `{"reason":"coaching"}`)
+	e.wantAudit(auth.Entry{User: "sup-a", Action: auth.ActionAccess, Target: "agent agent-b1", Result: auth.ResultDenied})
+	e.signIn("handler-env").want(http.StatusForbidden, "POST", "/api/agents/agent-a1/logout", "")
+	e.admin().want(http.StatusOK, "POST", "/api/agents/agent-b1/logout", "")
+	e.signIn("agent-b1").want(http.StatusOK, "GET", "/api/queues", "")
+	if got, want := e.acd.log(), "ready agent-a1; break agent-a2 coaching; logout agent-b1"; got != want {
+		t.Errorf("the ACD was asked %q, want %q", got, want)
 	}
 }
