@@ -32,6 +32,10 @@ func wireAuth(a *app, desk *agentdesk.Server) error {
 	if err != nil {
 		return err
 	}
+	if !loopback(a.cfg.HTTP.Listen) {
+		a.log.Info("auth: session cookies are Secure: browsers send them only over HTTPS, so serve the desk behind TLS",
+			"http", a.cfg.HTTP.Listen)
+	}
 	a.closers = append(a.closers, func() {
 		if err := au.Close(); err != nil {
 			a.log.Warn("auth: close", "error", err)
