@@ -20,6 +20,8 @@ import (
 	"github.com/hotline-12345/hotline/agentdesk/auth"
 	"github.com/hotline-12345/hotline/cases"
 	"github.com/hotline-12345/hotline/internal/testkit"
+	"github.com/hotline-12345/hotline/media"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const uiPassword = "correct horse battery"
@@ -36,6 +38,9 @@ type uiRig struct {
 	blockCases atomic.Bool
 	// newbiePassword is the one-time password of the agent "newbie".
 	newbiePassword string
+	// sp serves the softphones at /softphone; hangups are the calls the agents hung up.
+	sp      *Softphones
+	hangups chan string
 }
 
 func newUIRig(t *testing.T) *uiRig {
@@ -92,6 +97,38 @@ func newUIRig(t *testing.T) *uiRig {
 	t.Cleanup(r.wb.Close)
 	srv.MountWallboard(r.wb)
 	srv.Public("GET /softphone.js", SoftphoneScript())
+
+	// The softphone, as the call layer wires it: the page's state requests drive the ACD.
+	engine, err := media.NewEngine(media.EngineConfig{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.hangups = make(chan string, 8)
+	r.sp = &Softphones{Engine: engine, Registerer: prometheus.NewRegistry(),
+		OnHangup: func(agent, call string) { r.hangups <- agent + " " + call },
+		OnRequest: func(agent string, q Request) error {
+			switch q.Type {
+			case "ready":
+				if err := d.Ready(agent); err != nil {
+					if err := d.Login(agent, srv.AgentSkills[agent]); err != nil {
+						return err
+					}
+					return d.Ready(agent)
+				}
+				return nil
+			case "break":
+				return d.Break(agent, q.Reason)
+			}
+			return fmt.Errorf("%s is not handled here", q.Type)
+		}}
+	t.Cleanup(func() {
+		r.sp.Close()
+		engine.Close()
+	})
+	srv.Mount("/softphone", r.sp.Handler(func(req *http.Request) (string, bool) {
+		u := UserFrom(req.Context())
+		return u.ID, u.Role == cases.RoleAgent
+	}))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	r.url = hs.URL
@@ -117,6 +154,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.DisableGPU,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("lang", "en-US"), // the page must choose Chinese by itself
 		chromedp.WindowSize(1600, 1000),
@@ -453,5 +493,61 @@ func TestUIBrowserOneTimePassword(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("new-password"), "a much better password 2026"),
 		chromedp.Click(chromedp.ID("submit")))
 	poll(t, ctx, "the desk", `location.pathname === "/" && document.body.dataset.ready === "1" && !document.querySelector("#desk").hidden`)
+	b.sameOrigin(r.url)
+}
+
+// The desk's softphone panel with the real softphone server: Ready opens the shift's
+// WebRTC connection and makes the agent ready in the ACD (shown live); a ring shows
+// the ringing state and is answered with Alt+A; Hang up ends the call.
+func TestUIBrowserDeskSoftphone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test in -short mode")
+	}
+	r := newUIRig(t)
+	b := newBrowser(t)
+	ctx := b.ctx
+	signIn(t, ctx, r.url, "agent1")
+	poll(t, ctx, "the desk", `!document.querySelector("#desk").hidden`)
+	run(t, ctx, "ready", chromedp.Click(chromedp.ID("btn-ready")))
+	poll(t, ctx, "the softphone connected and the agent ready", `document.querySelector("#phone").dataset.phone === "ready" &&
+		document.querySelector("#agent-state").dataset.state === "ready" && document.querySelector("#agent-state").textContent === "空闲"`)
+
+	type res struct {
+		c   *CallLeg
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := r.sp.Ring(context.Background(), "agent1", RingInfo{CallID: "call-9", Caller: "139****0000", Line: "12369 环保举报热线",
+			Dialled: "12369", Wait: 4 * time.Second, Pop: []byte(`{"ivr_path":["intake"]}`)})
+		ch <- res{c, err}
+	}()
+	poll(t, ctx, "ringing, a confidential caller", `document.querySelector("#phone").dataset.phone === "ringing" && !document.querySelector("#ring-banner").hidden &&
+		document.querySelector("#pop-caller").textContent.includes("保密来电")`)
+	eval[bool](t, ctx, `(document.dispatchEvent(new KeyboardEvent("keydown", {key: "a", altKey: true, bubbles: true})), true)`)
+	var rr res
+	select {
+	case rr = <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ring did not return after Alt+A")
+	}
+	if rr.err != nil {
+		t.Fatalf("Ring: %v", rr.err)
+	}
+	poll(t, ctx, "in call", `document.querySelector("#phone").dataset.phone === "incall" && !document.querySelector("#btn-hold").disabled && document.querySelector("#btn-accept").disabled`)
+	run(t, ctx, "hold", chromedp.Click(chromedp.ID("btn-hold")))
+	poll(t, ctx, "held", `document.querySelector("#phone").dataset.phone === "held" && document.querySelector("#btn-hold").textContent === "恢复"`)
+	run(t, ctx, "hang up", chromedp.Click(chromedp.ID("btn-hangup")))
+	select {
+	case h := <-r.hangups:
+		if h != "agent1 call-9" {
+			t.Errorf("hangup %q", h)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server heard no hangup")
+	}
+	poll(t, ctx, "back to ready", `document.querySelector("#phone").dataset.phone === "ready"`)
+	run(t, ctx, "break", chromedp.Click(chromedp.ID("btn-break")))
+	poll(t, ctx, "on break (rest)", `document.querySelector("#agent-state").dataset.state === "break" && document.querySelector("#agent-reason").textContent === "休息"`)
 	b.sameOrigin(r.url)
 }
