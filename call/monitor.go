@@ -59,6 +59,9 @@ type bridgedCall struct {
 	ended   bool
 	joining string // a supervisor whose phone is ringing
 	sess    *monitorSession
+	// custom is set while the call's owner routes the audio otherwise than a plain
+	// bridge (hold, mute, a three-way call): see reroute.
+	custom bool
 }
 
 // monitorSession is one supervisor on one call.
@@ -144,6 +147,9 @@ func (m *monitors) monitor(ctx context.Context, req agentdesk.MonitorRequest, df
 	case bc.ended:
 		bc.mu.Unlock()
 		return st, agentdesk.ErrNotBridged
+	case bc.custom && req.Mode != agentdesk.MonitorListen:
+		bc.mu.Unlock()
+		return st, ErrMonitorRerouted
 	case bc.sess != nil && bc.sess.supervisor == req.Supervisor: // a switch, same leg
 		st.Previous = bc.sess.mode
 		bc.apply(bc.sess, req.Mode)
@@ -218,6 +224,35 @@ func (m *monitors) unmonitor(callID, supervisor string) (agentdesk.MonitorState,
 	case <-time.After(5 * time.Second):
 	}
 	return st, nil
+}
+
+// ErrMonitorRerouted refuses whisper and barge while the call is on hold, muted or in a
+// three-way call (the HTTP API answers 409).
+var ErrMonitorRerouted = fmt.Errorf("%w: the call is on hold, muted or in a three-way call; only listening is possible", agentdesk.ErrMonitorBusy)
+
+// reroute runs route, the call's owner changing who hears what (hold, mute, a three-way
+// call, or back to the plain bridge when plain), atomically with the supervisor's
+// mixes: a supervisor whispering or barging drops to listening, whose audio no routing
+// disturbs, and the owner's routing stands; whisper and barge are refused until the call
+// is a plain bridge again. Without a bridged call registered it just runs route.
+func (m *monitors) reroute(callID string, plain bool, route func()) {
+	bc := m.call(callID)
+	if bc == nil {
+		route()
+		return
+	}
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	route()
+	bc.custom = !plain
+	if s := bc.sess; s != nil && s.mode != agentdesk.MonitorListen {
+		// route has set both parties' outbound already: only the recording tap is ours.
+		if s.untapRec != nil {
+			s.untapRec()
+			s.untapRec = nil
+		}
+		s.mode = agentdesk.MonitorListen
+	}
 }
 
 // apply sets who hears what for mode; bc.mu is held. Only the directions that change

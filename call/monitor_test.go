@@ -376,3 +376,63 @@ func TestMonitorCallEndsWhileRinging(t *testing.T) {
 	}
 	f.check(t, "after", "agent", "caller", "nothing")
 }
+
+// The call's owner puts the caller on hold during a barge: the hold stands (the
+// supervisor drops to listening), whisper and barge are refused until the plain bridge
+// is back, and leaving does not undo the hold.
+func TestMonitorRerouteByTheCallsOwner(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f := newMonitorFixture(t)
+	ctx := context.Background()
+	music := newPartyLeg("music", 8000)
+	if _, err := f.m.monitor(ctx, f.req(agentdesk.MonitorBarge), nil); err != nil {
+		t.Fatal(err)
+	}
+	all := []*partyLeg{f.caller, f.agent, f.sup, music}
+	hold := func() {
+		f.caller.SetOutbound(music.Inbound())
+		f.agent.SetOutbound(nil)
+	}
+	f.m.reroute("c1", false, hold)
+	if got := f.caller.hears(t, all...); got != "music" {
+		t.Errorf("on hold during a barge: the caller hears %s", got)
+	}
+	if got := f.agent.hears(t, all...); got != "nothing" {
+		t.Errorf("on hold during a barge: the agent hears %s", got)
+	}
+	if got := f.sup.hears(t, all...); got != "agent+caller" {
+		t.Errorf("on hold: the supervisor hears %s", got)
+	}
+	if n := f.sup.nTaps(); n != 0 {
+		t.Errorf("on hold: the supervisor is still recorded (%d taps)", n)
+	}
+	for _, mode := range []agentdesk.MonitorMode{agentdesk.MonitorWhisper, agentdesk.MonitorBarge} {
+		if _, err := f.m.monitor(ctx, f.req(mode), nil); !errors.Is(err, ErrMonitorRerouted) || !errors.Is(err, agentdesk.ErrMonitorBusy) {
+			t.Errorf("%s on hold: %v", mode, err)
+		}
+	}
+	if st, err := f.m.monitor(ctx, f.req(agentdesk.MonitorListen), nil); err != nil || st.Previous != agentdesk.MonitorListen {
+		t.Errorf("listen on hold: %+v %v", st, err)
+	}
+	// Unhold: the plain bridge is back, and a whisper works again.
+	f.m.reroute("c1", true, func() { media.Bridge(f.caller, f.agent) })
+	if _, err := f.m.monitor(ctx, f.req(agentdesk.MonitorWhisper), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.check(t, "whisper after unhold", "agent", "caller+supervisor", "agent+caller")
+	// Hold again, then leave: the hold stays.
+	f.m.reroute("c1", false, hold)
+	if _, err := f.m.unmonitor("c1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	<-f.released
+	if got := f.caller.hears(t, all...); got != "music" {
+		t.Errorf("left during a hold: the caller hears %s", got)
+	}
+	// No bridged call registered: the route simply runs.
+	ran := false
+	f.m.reroute("other", true, func() { ran = true })
+	if !ran {
+		t.Error("reroute without a bridged call did not route")
+	}
+}
