@@ -176,6 +176,28 @@ func TestAuthFirstStartAdminSignsIn(t *testing.T) {
 	if calls := apiCalls(t, a); calls == nil {
 		t.Fatal("the admin token no longer lists calls")
 	}
+	// Scripts manage users with the admin token.
+	req, _ := http.NewRequest("POST", "http://"+a.HTTPAddr()+"/api/auth/users",
+		strings.NewReader(`{"id":"wang.fang","name":"王芳","role":"agent","team":"demo"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made struct {
+		Password string `json:"password"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&made)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || made.Password == "" {
+		t.Fatalf("user created with the admin token: %d %+v", resp.StatusCode, made)
+	}
+	nb := newBrowser(t, a)
+	nb.signIn("wang.fang", made.Password)
+	if got := nb.do("GET", "/api/calls", nil, &list); got != http.StatusOK {
+		t.Fatalf("the new agent lists calls: %d", got)
+	}
 	shutdown()
 	raw, err := os.ReadFile(filepath.Join(dir, "audit", "audit.jsonl"))
 	if err != nil || !strings.Contains(string(raw), `"action":"login","result":"ok"`) {
