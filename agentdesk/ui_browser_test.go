@@ -41,6 +41,50 @@ type uiRig struct {
 	// sp serves the softphones at /softphone; hangups are the calls the agents hung up.
 	sp      *Softphones
 	hangups chan string
+	mon     *stubMonitors
+}
+
+// stubMonitors stands in for the call service behind the monitor API (agentdesk cannot
+// import call): it notes what the page asked for. The audio of each mode is the call
+// package's, tested there.
+type stubMonitors struct {
+	mu   sync.Mutex
+	log  []string
+	mode map[string]MonitorMode
+}
+
+func (m *stubMonitors) CallAgent(callID string) (string, error) {
+	if callID == "call-1" {
+		return "agent1", nil
+	}
+	return "", ErrNotBridged
+}
+
+func (m *stubMonitors) Monitor(_ context.Context, req MonitorRequest) (MonitorState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.mode[req.CallID]
+	m.mode[req.CallID] = req.Mode
+	m.log = append(m.log, string(req.Mode)+" "+req.CallID+" "+req.Supervisor)
+	return MonitorState{CallID: req.CallID, Agent: "agent1", Supervisor: req.Supervisor, Mode: req.Mode, Previous: prev}, nil
+}
+
+func (m *stubMonitors) Unmonitor(callID, supervisor string) (MonitorState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev, ok := m.mode[callID]
+	if !ok {
+		return MonitorState{}, ErrNotMonitoring
+	}
+	delete(m.mode, callID)
+	m.log = append(m.log, "leave "+callID+" "+supervisor)
+	return MonitorState{CallID: callID, Agent: "agent1", Supervisor: supervisor, Mode: prev}, nil
+}
+
+func (m *stubMonitors) calls() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.log, ", ")
 }
 
 func newUIRig(t *testing.T) *uiRig {
@@ -97,6 +141,9 @@ func newUIRig(t *testing.T) *uiRig {
 	t.Cleanup(r.wb.Close)
 	srv.MountWallboard(r.wb)
 	srv.Public("GET /softphone.js", SoftphoneScript())
+
+	r.mon = &stubMonitors{mode: map[string]MonitorMode{}}
+	srv.Mount(MonitorPattern, (&MonitorAPI{Monitors: r.mon, TeamOf: srv.teamOf}).Handler())
 
 	// The softphone, as the call layer wires it: the page's state requests drive the ACD.
 	engine, err := media.NewEngine(media.EngineConfig{Registerer: prometheus.NewRegistry()})
@@ -356,6 +403,12 @@ func TestUIBrowserWallboard(t *testing.T) {
 		document.querySelector("#k-waiting").textContent === "0" && document.querySelector("#k-answered").textContent === "1" &&
 		document.querySelector("#k-sl0").textContent === "100.0%"`)
 	poll(t, ctx, "the monitor buttons", `document.querySelectorAll('#wb-calls tr[data-call="call-1"] button[data-mode]').length === 3`)
+	// Listen, then whisper in the same session, then leave: the page shows the mode.
+	run(t, ctx, "listen", chromedp.Click(chromedp.CSS(`#wb-calls tr[data-call="call-1"] button[data-mode="listen"]`)))
+	poll(t, ctx, "listening", `document.querySelector('#wb-calls tr[data-call="call-1"] .mode').textContent === "当前：监听" &&
+		document.querySelector('#wb-calls tr[data-call="call-1"] button[data-mode="listen"]').classList.contains("on")`)
+	run(t, ctx, "whisper", chromedp.Click(chromedp.CSS(`#wb-calls tr[data-call="call-1"] button[data-mode="whisper"]`)))
+	poll(t, ctx, "whispering", `document.querySelector('#wb-calls tr[data-call="call-1"] .mode').textContent === "当前：耳语"`)
 	// A second agent with a waiting caller, for the picture.
 	if err := r.d.Login("agent2", map[string]int{"general": 2, "housing": 3}); err != nil {
 		t.Fatal(err)
@@ -368,6 +421,11 @@ func TestUIBrowserWallboard(t *testing.T) {
 		t.Fatal("the page reloaded: the wallboard must update live")
 	}
 	screenshot(t, ctx, "wallboard.png")
+	run(t, ctx, "leave", chromedp.Click(chromedp.CSS(`#wb-calls tr[data-call="call-1"] button[data-leave]`)))
+	poll(t, ctx, "left", `!document.querySelector('#wb-calls tr[data-call="call-1"] .mode')`)
+	if got, want := r.mon.calls(), "listen call-1 sup1, whisper call-1 sup1, leave call-1 sup1"; got != want {
+		t.Errorf("monitor requests %q, want %q", got, want)
+	}
 
 	// English on the console too.
 	run(t, ctx, "switch to English", chromedp.Click(chromedp.ID("lang")))

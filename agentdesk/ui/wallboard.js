@@ -81,7 +81,7 @@
         mode ? App.el('span', { class: 'mode', text: t('wb.monitoring', { mode: t('wb.' + mode) }) }) : null,
         ...['listen', 'whisper', 'barge'].map((m) => App.el('button', { type: 'button', class: mode === m ? 'on' : '', dataset: { mode: m },
           text: t('wb.' + m), onclick: () => monitor(c.id, m) })),
-        mode ? App.el('button', { type: 'button', text: t('wb.leave'), onclick: () => leave(c.id) }) : null) : App.el('td');
+        mode ? App.el('button', { type: 'button', dataset: { leave: '1' }, text: t('wb.leave'), onclick: () => leave(c.id) }) : null) : App.el('td');
       const from = c.answered_at || c.received_at;
       cb.append(App.el('tr', { dataset: { call: c.id } },
         App.el('td', { class: 'mono', text: c.caller }),
