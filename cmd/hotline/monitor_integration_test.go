@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -37,6 +38,11 @@ type monitorParties struct {
 // long after answering (0: when hotline hangs up). supHangup likewise for the supervisor.
 func startMonitoredCall(t *testing.T, agentHangup, supHangup time.Duration) *monitorParties {
 	t.Helper()
+	return startMonitoredCallWith(t, agentHangup, supHangup, func(mutate func(*Config)) *app { return startTestApp(t, mutate) })
+}
+
+func startMonitoredCallWith(t *testing.T, agentHangup, supHangup time.Duration, start func(mutate func(*Config)) *app) *monitorParties {
+	t.Helper()
 	p := &monitorParties{supervisorID: "sup1",
 		caller: testkit.NewRTPProbe(t), agent: testkit.NewRTPProbe(t), sup: testkit.NewRTPProbe(t)}
 	// Each party speaks its tone, looped, at a level where two of them mixed do not clip.
@@ -48,7 +54,7 @@ func startMonitoredCall(t *testing.T, agentHangup, supHangup time.Duration) *mon
 	p.supSIPp = testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: p.sup.Port(), Hangup: supHangup,
 		RecvTimeout: 2 * time.Minute, Timeout: 3 * time.Minute})
 	p.supAddr = p.supSIPp.Addr()
-	p.a = startTestApp(t, func(c *Config) {
+	p.a = start(func(c *Config) {
 		c.IVR.FlowsDir = "testdata/flows"
 		c.Agents = []AgentConfig{
 			{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5}, Contact: "sip:1001@" + p.agentSIPp.Addr(), AutoReady: true},
@@ -341,4 +347,89 @@ func TestMonitorSupervisorHangsUpAndCallEnds(t *testing.T) {
 	if l, r := bestShare(left, toneCaller), bestShare(right, toneAgent); l < 0.4 || r < 0.4 {
 		t.Errorf("recording: caller on the left %.2f, agent on the right %.2f", l, r)
 	}
+}
+
+// Supervisors signed in through the browser API: one of the agent's team monitors the
+// call on their configured phone; one of another team is refused (403) and the refusal
+// is in the audit log; a supervisor may not name the phone to ring, nor act as another.
+func TestMonitorSupervisorScope(t *testing.T) {
+	var logs *syncBuffer
+	p := startMonitoredCallWith(t, 0, 0, func(mutate func(*Config)) *app {
+		a, l := startLoggedApp(t, t.TempDir(), mutate)
+		logs = l
+		t.Cleanup(func() {
+			a.Shutdown(context.Background(), 2*time.Second)
+			if t.Failed() {
+				t.Logf("server log:\n%s", tail(logs.String(), 80))
+			}
+		})
+		return a
+	})
+	pw, role := printedPasswords(t, logs.String())
+	if role[p.supervisorID] != "supervisor" {
+		t.Fatalf("%s is not a demo supervisor: %v", p.supervisorID, role)
+	}
+	admin := newBrowser(t, p.a)
+	admin.signIn("admin", pw["admin"])
+	const westPassword = "a west supervisor's password"
+	if code := admin.do("POST", "/api/auth/users", map[string]any{"id": "sup-west", "role": "supervisor", "team": "west",
+		"password": westPassword}, nil); code != http.StatusCreated {
+		t.Fatalf("creating a supervisor of another team: %d", code)
+	}
+	west := newBrowser(t, p.a)
+	var me struct {
+		CSRF string `json:"csrf"`
+	}
+	if code := west.do("POST", "/api/auth/login", map[string]string{"user": "sup-west", "password": westPassword}, &me); code != 200 {
+		t.Fatalf("sign-in of sup-west: %d", code)
+	}
+	west.csrf = me.CSRF
+	path := "/api/calls/" + p.callID + "/monitor"
+	if code := west.do("POST", path, map[string]string{"mode": "listen"}, nil); code != http.StatusForbidden {
+		t.Errorf("a supervisor of another team: %d, want 403", code)
+	}
+	if !hasAuditBy(auditLines(t, p.a, p.callID), "sup-west", "listen", "denied") {
+		t.Errorf("the refusal is not audited: %v", auditLines(t, p.a, p.callID))
+	}
+
+	sup := newBrowser(t, p.a)
+	sup.signIn(p.supervisorID, pw[p.supervisorID])
+	if code := sup.do("POST", path, map[string]string{"mode": "listen", "contact": "sip:x@127.0.0.1:9"}, nil); code != http.StatusForbidden {
+		t.Errorf("a supervisor naming a phone: %d, want 403", code)
+	}
+	if code := sup.do("POST", path, map[string]string{"mode": "listen", "supervisor": "sup-west"}, nil); code != http.StatusForbidden {
+		t.Errorf("a supervisor acting as another: %d, want 403", code)
+	}
+	var st agentdesk.MonitorState
+	if code := sup.do("POST", path, map[string]string{"mode": "listen"}, &st); code != 200 || st.Supervisor != p.supervisorID || st.Agent != "1001" {
+		t.Fatalf("the team's supervisor: %d %+v", code, st)
+	}
+	expectHearing(t, "listen", p.all(),
+		[]hearing{p.hearing("the supervisor", toneCaller), p.hearing("the supervisor", toneAgent)},
+		[]hearing{p.hearing("the caller", toneSupervisor), p.hearing("the agent", toneSupervisor)})
+	if code := west.do("DELETE", path+"?supervisor="+p.supervisorID, nil, nil); code != http.StatusForbidden {
+		t.Errorf("another supervisor ending the session: %d, want 403", code)
+	}
+	if code := sup.do("DELETE", path, nil, nil); code != 200 {
+		t.Errorf("leave: %d", code)
+	}
+	lines := auditLines(t, p.a, p.callID)
+	if !hasAuditBy(lines, p.supervisorID, "listen", "ok") || !hasAuditBy(lines, p.supervisorID, agentdesk.ActionMonitorLeave, "ok") ||
+		!hasAuditBy(lines, p.supervisorID, "listen", "denied") || !hasAuditBy(lines, "sup-west", agentdesk.ActionMonitorLeave, "denied") {
+		t.Errorf("audit lines: %v", lines)
+	}
+	if res, err := p.supSIPp.Wait(); err != nil {
+		t.Fatal(err)
+	} else {
+		mustSucceed(t, res, 1)
+	}
+}
+
+func hasAuditBy(lines []map[string]any, user, action, result string) bool {
+	for _, e := range lines {
+		if e["user"] == user && e["action"] == action && e["result"] == result {
+			return true
+		}
+	}
+	return false
 }
