@@ -446,6 +446,16 @@ func TestUIBrowserWallboard(t *testing.T) {
 	if !eval[bool](t, ctx, `window.__sameLoad === true`) {
 		t.Fatal("the page reloaded to reconnect")
 	}
+
+	// Force: agent1 (on a call) to break after the call, agent2 logged out.
+	run(t, ctx, "force agent1 to break", chromedp.Click(chromedp.CSS(`[data-agent="agent1"] button[data-force="break"]`)))
+	poll(t, ctx, "agent1 to break after the call", `document.querySelector('[data-agent="agent1"] .st').textContent === "通话中 → 小休"`)
+	eval[bool](t, ctx, `(window.confirm = () => true, true)`)
+	run(t, ctx, "force agent2 out", chromedp.Click(chromedp.CSS(`[data-agent="agent2"] button[data-force="logout"]`)))
+	poll(t, ctx, "agent2 logged out", `document.querySelector('[data-agent="agent2"]').dataset.state === "logged-out"`)
+	if st := r.d.Snapshot(); len(st.Agents) != 2 || st.Agents[0].PendingBreak != "supervisor" || st.Agents[1].State != acd.LoggedOut {
+		t.Errorf("after forcing: %+v", st.Agents)
+	}
 	b.sameOrigin(r.url)
 }
 

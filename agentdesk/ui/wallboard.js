@@ -62,8 +62,8 @@
     const canMonitor = App.can('monitor_team');
     for (const a of s.agents) {
       const ops = canForce && a.state !== 'logged-out' ? App.el('div', { class: 'ops' },
-        a.state !== 'break' ? App.el('button', { type: 'button', text: t('wb.forceBreak'), onclick: () => force(a.id, 'break') }) : null,
-        App.el('button', { type: 'button', text: t('wb.forceLogout'), onclick: () => force(a.id, 'logout') })) : null;
+        a.state !== 'break' && !a.pending_break ? App.el('button', { type: 'button', dataset: { force: 'break' }, text: t('wb.forceBreak'), onclick: () => force(a.id, 'break') }) : null,
+        App.el('button', { type: 'button', dataset: { force: 'logout' }, text: t('wb.forceLogout'), onclick: () => force(a.id, 'logout') })) : null;
       ag.append(App.el('div', { class: 'agent st-' + a.state, dataset: { agent: a.id, state: a.state } },
         App.el('div', { class: 'id', text: a.id }),
         App.el('div', { class: 'st', text: App.stateLabel(a.state) + (a.reason && a.state === 'break' ? ' · ' + App.reasonLabel(a.reason) : '') +
