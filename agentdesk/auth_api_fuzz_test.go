@@ -27,6 +27,8 @@ func FuzzAuthAPIScope(f *testing.F) {
 		{"POST", "/api/cases/x/transitions", "", `{"action":"dispatch","version":1}`},
 		{"POST", "/api/cases", "", `{"category":"0201"}`},
 		{"POST", "/api/agents/agent-b1/break", "", `{"reason":"lunch"}`},
+		{"GET", "/api/agents/agent-a1/ready", "", ""},
+		{"POST", "/api/agents/agent-a1/nothing", "", ""},
 		{"GET", "/api/whoami", "", ""},
 		{"GET", "/api/auth/me", "", ""},
 		{"PATCH", "/api/auth/users/agent-a1", "", `{"role":"admin"}`},

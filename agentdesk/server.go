@@ -161,6 +161,7 @@ func (s *Server) Handler() http.Handler {
 	if s.ACD != nil {
 		agents := http.NewServeMux()
 		s.agentRoutes(agents)
+		agents.HandleFunc("/", noEndpoint)
 		api.Handle("GET /api/queues", agents)
 		api.Handle("/api/agents/", s.guardAgents(agents))
 	}
@@ -171,9 +172,7 @@ func (s *Server) Handler() http.Handler {
 	// Profiles for operators chasing CPU or memory, behind the admin token.
 	api.Handle("GET /api/debug/pprof/", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Index)).ServeHTTP))
 	api.Handle("GET /api/debug/pprof/profile", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Profile)).ServeHTTP))
-	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	api.HandleFunc("/api/", noEndpoint)
 	mux.Handle("/api/", s.authenticate(api))
 	for _, m := range s.mounted {
 		mux.Handle(m.pattern, s.authenticate(m.h))
@@ -287,4 +286,8 @@ func (s *Server) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+func noEndpoint(w http.ResponseWriter, r *http.Request) {
+	WriteError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 }
