@@ -617,5 +617,7 @@ func TestUIBrowserDeskSoftphone(t *testing.T) {
 	poll(t, ctx, "back to ready", `document.querySelector("#phone").dataset.phone === "ready"`)
 	run(t, ctx, "break", chromedp.Click(chromedp.ID("btn-break")))
 	poll(t, ctx, "on break (rest)", `document.querySelector("#agent-state").dataset.state === "break" && document.querySelector("#agent-reason").textContent === "休息"`)
+	run(t, ctx, "log out", chromedp.Click(chromedp.ID("btn-logout")))
+	poll(t, ctx, "logged out, the softphone closed", `document.querySelector("#agent-state").dataset.state === "logged-out" && document.querySelector("#phone").dataset.phone === "offline"`)
 	b.sameOrigin(r.url)
 }
