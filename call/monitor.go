@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,7 +37,9 @@ import (
 // SupervisorLeg gets the supervisor's audio leg for a session: a phone rung through the
 // SIP server, or a browser softphone already connected. release ends the leg's part in
 // the session (hangs the phone up; leaves a browser's leg connected but silent).
-type SupervisorLeg func(ctx context.Context, supervisor, contact string) (leg media.Leg, release func(), err error)
+// It returns agentdesk.ErrNoSupervisorPhone when it has no leg for the supervisor: the
+// next way is tried (SetSupervisorLegs's, then ringing their phone).
+type SupervisorLeg func(ctx context.Context, req agentdesk.MonitorRequest) (leg media.Leg, release func(), err error)
 
 // monitors is the registry of bridged calls (call id → caller, agent) and of the
 // supervisors on them. The zero value is ready; Service holds one.
@@ -175,10 +178,17 @@ func (m *monitors) monitor(ctx context.Context, req agentdesk.MonitorRequest, df
 	m.mu.Lock()
 	legs := m.legs
 	m.mu.Unlock()
-	if legs == nil {
-		legs = dflt
+	var (
+		leg     media.Leg
+		release func()
+		err     error = agentdesk.ErrNoSupervisorPhone
+	)
+	if legs != nil {
+		leg, release, err = legs(dctx, req)
 	}
-	leg, release, err := legs(dctx, req.Supervisor, req.Contact)
+	if errors.Is(err, agentdesk.ErrNoSupervisorPhone) && dflt != nil {
+		leg, release, err = dflt(dctx, req)
+	}
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	bc.joining = ""
@@ -337,9 +347,9 @@ func (bc *bridgedCall) watch(s *monitorSession) {
 	}
 }
 
-// SetSupervisorLegs sets how a supervisor's audio leg is obtained (a browser softphone,
-// say); by default the supervisor's phone is rung through the Dialer. Call it before
-// calls arrive.
+// SetSupervisorLegs sets a first way to get a supervisor's audio leg (their browser
+// softphone, see SupervisorSoftphone); where it has none, the supervisor's phone is rung
+// through the Dialer.
 func (s *Service) SetSupervisorLegs(f SupervisorLeg) {
 	s.mon.mu.Lock()
 	s.mon.legs = f
@@ -349,7 +359,11 @@ func (s *Service) SetSupervisorLegs(f SupervisorLeg) {
 // dialSupervisor rings the supervisor's phone: the contact given, else the phone in the
 // configuration's agents entries (a supervisor's desk phone is configured like an
 // agent's), else where it is registered.
-func (s *Service) dialSupervisor(ctx context.Context, supervisor, contact string) (media.Leg, func(), error) {
+func (s *Service) dialSupervisor(ctx context.Context, req agentdesk.MonitorRequest) (media.Leg, func(), error) {
+	supervisor, contact := req.Supervisor, req.Contact
+	if contact == SoftphoneContact {
+		return nil, nil, agentdesk.ErrNoSupervisorPhone // the softphone was asked for and is not there
+	}
 	if contact == "" {
 		contact = s.contactOf(s.agents[supervisor])
 	}
@@ -369,6 +383,26 @@ func (s *Service) dialSupervisor(ctx context.Context, supervisor, contact string
 		_ = peer.Hangup(hctx)
 	}
 	return peer.Leg, release, nil
+}
+
+// SupervisorSoftphone gets a supervisor's leg from their browser softphone when it is
+// connected (and no other contact was asked for): the page is offered a call whose leg
+// is the supervisor's audio; release hangs that call up, leaving the shift's
+// connection up. Otherwise it returns agentdesk.ErrNoSupervisorPhone, and the
+// supervisor's phone is rung instead. The page should answer a monitor offer (Line
+// "monitor") by itself.
+func SupervisorSoftphone(sp Softphone) SupervisorLeg {
+	return func(ctx context.Context, req agentdesk.MonitorRequest) (media.Leg, func(), error) {
+		if (req.Contact != "" && req.Contact != SoftphoneContact) || !sp.Connected(req.Supervisor) {
+			return nil, nil, agentdesk.ErrNoSupervisorPhone
+		}
+		leg, err := sp.Ring(ctx, req.Supervisor, RingInfo{CallID: req.CallID + "-monitor", Caller: "monitor",
+			Line: "monitor", Timeout: 20 * time.Second})
+		if err != nil {
+			return nil, nil, err
+		}
+		return leg, func() { sp.Hangup(req.Supervisor) }, nil
+	}
 }
 
 var _ agentdesk.Monitors = (*Service)(nil)

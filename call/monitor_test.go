@@ -151,7 +151,7 @@ func newMonitorFixture(t *testing.T) *monitorFixture {
 		f.mu.Unlock()
 		return countSink{}
 	})
-	f.m.legs = func(ctx context.Context, supervisor, contact string) (media.Leg, func(), error) {
+	f.m.legs = func(ctx context.Context, req agentdesk.MonitorRequest) (media.Leg, func(), error) {
 		f.mu.Lock()
 		f.getLegs++
 		f.mu.Unlock()
@@ -351,7 +351,7 @@ func TestMonitorCallEndsWhileRinging(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := newMonitorFixture(t)
 	ringing := make(chan struct{})
-	f.m.legs = func(ctx context.Context, supervisor, contact string) (media.Leg, func(), error) {
+	f.m.legs = func(ctx context.Context, req agentdesk.MonitorRequest) (media.Leg, func(), error) {
 		close(ringing)
 		<-ctx.Done() // the dial gives up when the call ends
 		return nil, nil, ctx.Err()
@@ -434,5 +434,67 @@ func TestMonitorRerouteByTheCallsOwner(t *testing.T) {
 	f.m.reroute("other", true, func() { ran = true })
 	if !ran {
 		t.Error("reroute without a bridged call did not route")
+	}
+}
+
+// fakeSoftphone is a supervisor's browser softphone: connected or not.
+type fakeSoftphone struct {
+	connected bool
+	leg       *partyLeg
+	rung      []RingInfo
+	hungUp    int
+}
+
+type softLeg struct{ *partyLeg }
+
+func (softLeg) SendDTMF(string, time.Duration) error { return nil }
+func (softLeg) Gone() bool                           { return false }
+func (softLeg) Controls() <-chan Control             { return nil }
+
+func (f *fakeSoftphone) Connected(id string) bool { return f.connected }
+func (f *fakeSoftphone) Ring(ctx context.Context, id string, info RingInfo) (AgentLeg, error) {
+	f.rung = append(f.rung, info)
+	return softLeg{f.leg}, nil
+}
+func (f *fakeSoftphone) Hangup(id string) { f.hungUp++ }
+
+// A supervisor with a connected browser softphone is joined through it; without one,
+// their phone is rung (the next way).
+func TestMonitorSupervisorSoftphoneFirst(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f := newMonitorFixture(t)
+	sp := &fakeSoftphone{leg: newPartyLeg("supervisor", 4000)}
+	f.m.legs = SupervisorSoftphone(sp)
+	phone := newPartyLeg("supervisor", 4000)
+	rungPhone := 0
+	dial := func(ctx context.Context, req agentdesk.MonitorRequest) (media.Leg, func(), error) {
+		rungPhone++
+		return phone, func() {}, nil
+	}
+	ctx := context.Background()
+	if _, err := f.m.monitor(ctx, f.req(agentdesk.MonitorListen), dial); err != nil {
+		t.Fatal(err)
+	}
+	if rungPhone != 1 || len(sp.rung) != 0 {
+		t.Errorf("no softphone: phone rung %d, softphone %d", rungPhone, len(sp.rung))
+	}
+	if _, err := f.m.unmonitor("c1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	sp.connected = true
+	if _, err := f.m.monitor(ctx, f.req(agentdesk.MonitorWhisper), dial); err != nil {
+		t.Fatal(err)
+	}
+	if rungPhone != 1 || len(sp.rung) != 1 || sp.rung[0].Line != "monitor" {
+		t.Errorf("softphone: phone rung %d, softphone %+v", rungPhone, sp.rung)
+	}
+	if got := f.agent.hears(t, f.caller, f.agent, sp.leg); got != "caller+supervisor" {
+		t.Errorf("whisper through the softphone: the agent hears %s", got)
+	}
+	if _, err := f.m.unmonitor("c1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if sp.hungUp != 1 {
+		t.Errorf("the softphone's monitor call was hung up %d times", sp.hungUp)
 	}
 }
