@@ -517,7 +517,8 @@ func (w *Wallboard) scopeOf(u User) int {
 // MountWallboard serves w at GET /api/wallboard/ws behind the server's sign-in, with
 // supervisors scoped to their team as the rest of the API scopes them.
 func (s *Server) MountWallboard(w *Wallboard) {
-	if w.Team == nil && (s.AgentTeam != nil || s.Auth != nil) {
+	if w.Team == nil {
+		// Looked up at each use: the sign-in may be wired after the wallboard.
 		w.Team = s.teamOf
 	}
 	s.Mount("GET /api/wallboard/ws", w.Handler())
