@@ -157,6 +157,29 @@ func (p *monitorParties) checkPlainBridge(t *testing.T, step string) {
 		[]hearing{p.hearing("the caller", toneSupervisor), p.hearing("the agent", toneSupervisor)})
 }
 
+// seamless runs change and checks that what hotline sends the caller and the agent has
+// no hole around it (the switch between a relayed bridge and a paced mix): a stream
+// over the second after the change, with no packet lost and no gap that a scheduling
+// hiccup of a loaded test machine could not explain (the gaps are logged).
+func (p *monitorParties) seamless(t *testing.T, step string, change func()) {
+	t.Helper()
+	p.caller.Reset()
+	p.agent.Reset()
+	time.Sleep(200 * time.Millisecond)
+	change()
+	time.Sleep(time.Second)
+	for _, x := range []struct {
+		who   string
+		probe *testkit.RTPProbe
+	}{{"the caller", p.caller}, {"the agent", p.agent}} {
+		g := testkit.Gaps(x.probe.Packets())
+		t.Logf("%s: what %s heard: %s", step, x.who, g)
+		if g.Packets < 40 || g.Lost > 0 || g.MaxGap > 500*time.Millisecond {
+			t.Errorf("%s: the stream to %s has a hole: %s", step, x.who, g)
+		}
+	}
+}
+
 // auditLines reads the audit log's entries about the call.
 func auditLines(t *testing.T, a *app, callID string) []map[string]any {
 	t.Helper()
@@ -204,7 +227,9 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 		[]hearing{p.hearing("the caller", toneSupervisor), p.hearing("the agent", toneSupervisor)})
 
 	// Whisper: only the agent hears the supervisor, over the caller.
-	code, out = monitorAPI(t, p.a, "POST", p.callID, `{"mode":"whisper","supervisor":"sup1"}`)
+	p.seamless(t, "listen→whisper", func() {
+		code, out = monitorAPI(t, p.a, "POST", p.callID, `{"mode":"whisper","supervisor":"sup1"}`)
+	})
 	if code != 200 || out["previous"] != "listen" {
 		t.Fatalf("whisper: %d %v", code, out)
 	}
@@ -215,7 +240,9 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 		[]hearing{p.hearing("the caller", toneSupervisor)})
 
 	// Barge: everyone hears everyone.
-	code, out = monitorAPI(t, p.a, "POST", p.callID, `{"mode":"barge","supervisor":"sup1"}`)
+	p.seamless(t, "whisper→barge", func() {
+		code, out = monitorAPI(t, p.a, "POST", p.callID, `{"mode":"barge","supervisor":"sup1"}`)
+	})
 	if code != 200 || out["previous"] != "whisper" {
 		t.Fatalf("barge: %d %v", code, out)
 	}
@@ -231,7 +258,9 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 	}
 
 	// Leave: the supervisor's phone is hung up, the parties hear each other as before.
-	code, out = monitorAPI(t, p.a, "DELETE", p.callID+"?supervisor=sup1", "")
+	p.seamless(t, "leaving a barge", func() {
+		code, out = monitorAPI(t, p.a, "DELETE", p.callID+"?supervisor=sup1", "")
+	})
 	if code != 200 || out["previous"] != "barge" {
 		t.Fatalf("leave: %d %v", code, out)
 	}
