@@ -174,7 +174,7 @@ func newUIRig(t *testing.T) *uiRig {
 	})
 	srv.Mount("/softphone", r.sp.Handler(func(req *http.Request) (string, bool) {
 		u := UserFrom(req.Context())
-		return u.ID, u.Role == cases.RoleAgent
+		return u.ID, u.Role == cases.RoleAgent || u.Role == cases.RoleSupervisor
 	}))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
@@ -426,6 +426,20 @@ func TestUIBrowserWallboard(t *testing.T) {
 	if got, want := r.mon.calls(), "listen call-1 sup1, whisper call-1 sup1, leave call-1 sup1"; got != want {
 		t.Errorf("monitor requests %q, want %q", got, want)
 	}
+
+	// Browser audio: the console's own softphone answers a monitor offer by itself.
+	run(t, ctx, "browser audio on", chromedp.Click(chromedp.ID("wb-audio")))
+	poll(t, ctx, "the console's softphone connected", `Wallboard.sp.state === "ready" && document.querySelector("#wb-audio-state").textContent === "浏览器音频已连接"`)
+	leg, err := r.sp.Ring(context.Background(), "sup1", RingInfo{CallID: "call-1-monitor", Caller: "monitor", Line: "monitor"})
+	if err != nil {
+		t.Fatalf("the monitor offer was not answered: %v", err)
+	}
+	poll(t, ctx, "monitoring in the browser", `document.querySelector("#wb-audio-state").textContent === "正在收听 call-1"`)
+	r.sp.Hangup("sup1")
+	<-leg.Done()
+	poll(t, ctx, "the monitor leg ended", `Wallboard.sp.state === "ready"`)
+	run(t, ctx, "browser audio off", chromedp.Click(chromedp.ID("wb-audio")))
+	poll(t, ctx, "browser audio off", `document.querySelector("#wb-audio").dataset.state === "offline"`)
 
 	// English on the console too.
 	run(t, ctx, "switch to English", chromedp.Click(chromedp.ID("lang")))

@@ -130,6 +130,37 @@
     } catch (e) { monNote(e.message); }
   }
 
+  // Browser audio: the supervisor's own softphone connection. A monitor session rings
+  // it with the line "monitor", answered here at once; without it the supervisor's
+  // phone is rung.
+  function audioState(s) {
+    const on = !!WB.sp && !WB.sp.stopped;
+    $('wb-audio').textContent = on ? t('wb.audioOff') : t('wb.audioOn');
+    $('wb-audio').classList.toggle('on', on);
+    let txt = '';
+    if (on && (s === 'incall' || s === 'held') && WB.sp.call) txt = t('wb.audioLive', { call: WB.sp.call.id.replace(/-monitor$/, '') });
+    else if (on && s === 'ready') txt = t('wb.audioReady');
+    else if (on) txt = App.stateLabel(s);
+    $('wb-audio-state').textContent = txt;
+    $('wb-audio').dataset.state = on ? s : 'offline';
+  }
+
+  async function toggleAudio() {
+    if (WB.sp && !WB.sp.stopped) { WB.sp.stop(); audioState('offline'); return; }
+    if (typeof global.Softphone !== 'function') return;
+    if (!WB.sp) {
+      WB.sp = new global.Softphone({
+        url: App.config.softphone_url || '/softphone',
+        audio: $('wb-audio-el'),
+        ringSound: false,
+        onState: (s) => audioState(s),
+        onRing: (c) => { if (c.line === 'monitor') WB.sp.accept(); },
+        onError: (reason, msg) => monNote(reason + (msg ? ': ' + msg : '')),
+      });
+    }
+    try { await WB.sp.start(); } catch (e) { monNote(e.message); }
+  }
+
   WB.start = function () {
     if (WB.started) return;
     WB.started = true;
@@ -147,6 +178,9 @@
       onDown: () => setConn(false),
     });
     I18N.onChange(render);
+    $('wb-audio').addEventListener('click', toggleAudio);
+    audioState('offline');
+    I18N.onChange(() => audioState(WB.sp ? WB.sp.state : 'offline'));
     setInterval(tick, 500);
   };
 
