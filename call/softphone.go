@@ -192,30 +192,37 @@ func (r *run) talkSoftphone(a acd.Assignment, leg AgentLeg) afterTalk {
 	hold, _ := r.s.audio.HoldMusic()
 	held, muted := false, false
 	var third *thirdParty
+	// Each listener reads its own Inbound: a reader is a cursor, and two pacers sharing one
+	// would take turns at its frames.
 	connect := func() {
 		if third == nil && !held && !muted {
 			media.Bridge(c.Leg, leg)
 			return
 		}
-		var agentVoice, thirdVoice media.Source
-		if !muted {
-			agentVoice = leg.Inbound()
+		agentVoice := func() media.Source {
+			if muted {
+				return nil
+			}
+			return leg.Inbound()
 		}
-		if third != nil {
-			thirdVoice = third.leg.Inbound()
+		thirdVoice := func() media.Source {
+			if third == nil {
+				return nil
+			}
+			return third.leg.Inbound()
 		}
 		if held { // the caller hears music; a department on the line stays with the agent
 			c.Leg.SetOutbound(hold)
-			leg.SetOutbound(mixOf(thirdVoice))
+			leg.SetOutbound(mixOf(thirdVoice()))
 			if third != nil {
-				third.leg.SetOutbound(mixOf(agentVoice))
+				third.leg.SetOutbound(mixOf(agentVoice()))
 			}
 			return
 		}
-		c.Leg.SetOutbound(mixOf(agentVoice, thirdVoice))
-		leg.SetOutbound(mixOf(c.Leg.Inbound(), thirdVoice))
+		c.Leg.SetOutbound(mixOf(agentVoice(), thirdVoice()))
+		leg.SetOutbound(mixOf(c.Leg.Inbound(), thirdVoice()))
 		if third != nil {
-			third.leg.SetOutbound(mixOf(c.Leg.Inbound(), agentVoice))
+			third.leg.SetOutbound(mixOf(c.Leg.Inbound(), agentVoice()))
 		}
 	}
 	var res afterTalk

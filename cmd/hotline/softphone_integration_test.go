@@ -537,3 +537,170 @@ func TestSoftphoneClosedMidCall(t *testing.T) {
 	p2.eval("hang up", `sp.hangup()`)
 	caller.Stop()
 }
+
+// spWindow is the caller's audio received in [from, from+d).
+func spWindow(pkts []testkit.RTPPacket, from time.Time, d time.Duration) []int16 {
+	var in []testkit.RTPPacket
+	for _, p := range pkts {
+		if !p.At.Before(from) && p.At.Before(from.Add(d)) && p.PayloadType <= 8 {
+			in = append(in, p)
+		}
+	}
+	return testkit.Audio(in)
+}
+
+// The page's in-call controls, heard at a SIPp caller: hold (music, not the agent), mute
+// (silence), a key from the page (RFC 4733 at the caller), a three-way call with a
+// department (a SIPp phone saying 700 Hz: the caller hears it, and it is in the agent's
+// channel of the one recording), then a blind transfer to another queue (the caller
+// waits there, the agent is in wrap-up). A second caller is transferred to the department.
+func TestSoftphoneControls(t *testing.T) {
+	const micHz, deptHz = 1500.0, 700.0
+	deptAudio := testkit.NewRTPProbe(t)
+	deptAudio.ReplyWith(0, testkit.Tone(8000, deptHz, 0.5, 2*time.Second))
+	dept := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: deptAudio.Port(), Calls: 2})
+	a := softphoneApp(t, func(c *Config) {
+		c.Destinations = map[string]string{"emergency": "sip:110@127.0.0.1:5090", "housing": "sip:200@" + dept.Addr()}
+		c.SIP.RTPTimeout = Duration(3 * time.Second) // the caller speaks throughout; when it stops, the call ends
+	})
+	b := newSPBrowser(t, micHz)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+
+	probe := testkit.NewRTPProbe(t)
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+		MediaPort: probe.Port(), Wait: 60 * time.Second})
+	rtpAddr := liveRTP(t, a, "12345")
+	talk, stopTalking := context.WithCancel(context.Background())
+	defer stopTalking()
+	go func() { _ = probe.SendTone(talk, rtpAddr, 0, 1000, 2*time.Minute) }()
+	p.poll("the page rings", `sp.state === "ringing"`, 15*time.Second)
+	id := spEval[string](t, p.ctx, "ring id", `window.rings[0].id`)
+	p.eval("accept", `sp.accept()`)
+	spCallEvent(t, a, id, "connect", 5*time.Second)
+	// hears checks what the caller hears once the switch is through (400 ms): a tone wanted
+	// must come within 6 s with its own component above −40 dBFS (in a three-way call it is
+	// mixed with the department's louder tone, and Chromium's gain control lowers the fake
+	// microphone over the first seconds, so its share of the whole may be small); a tone
+	// not wanted must stay away for 800 ms.
+	hears := func(what string, freq float64, want bool) {
+		t.Helper()
+		from := time.Now().Add(400 * time.Millisecond)
+		if !want {
+			time.Sleep(1200 * time.Millisecond)
+			pcm := spWindow(probe.Packets(), from, 800*time.Millisecond)
+			if share := bestShare(pcm, freq); share > 0.15 {
+				t.Errorf("%s: the caller hears %v Hz (share %.2f)", what, freq, share)
+			}
+			return
+		}
+		var level float64
+		for deadline := time.Now().Add(6 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if level = spToneLevel(spWindow(probe.Packets(), from, 6*time.Second), freq); level > 330 {
+				return
+			}
+		}
+		t.Errorf("%s: the caller does not hear %v Hz (tone level %.0f RMS)", what, freq, level)
+	}
+	hears("in the call", micHz, true)
+
+	p.eval("hold", `sp.hold()`)
+	spCallEvent(t, a, id, "hold", 3*time.Second)
+	from := time.Now().Add(400 * time.Millisecond)
+	hears("on hold", micHz, false)
+	if rms := testkit.RMS(spWindow(probe.Packets(), from, 800*time.Millisecond)); rms < 100 {
+		t.Errorf("on hold the caller hears no music (rms %.0f)", rms)
+	}
+	p.eval("unhold", `sp.unhold()`)
+	spCallEvent(t, a, id, "unhold", 3*time.Second)
+	hears("after hold", micHz, true)
+
+	p.eval("mute", `sp.mute()`)
+	spCallEvent(t, a, id, "mute", 3*time.Second)
+	from = time.Now().Add(400 * time.Millisecond)
+	hears("muted", micHz, false)
+	if rms := testkit.RMS(spWindow(probe.Packets(), from, 800*time.Millisecond)); rms > 30 {
+		t.Errorf("muted, the caller hears something (rms %.0f)", rms)
+	}
+	p.eval("unmute", `sp.unmute()`)
+	spCallEvent(t, a, id, "unmute", 3*time.Second)
+	hears("after mute", micHz, true)
+
+	p.eval("key", `sp.dtmf("7")`)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(testkit.Keys(probe.Packets(), 101), "7") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the caller got no key 7 from the page (keys %q)", testkit.Keys(probe.Packets(), 101))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// 三方通话: the department joins; everybody hears everybody.
+	p.eval("conference", `sp.conference("housing")`)
+	p.poll("conference done", `window.results.some(r => r.request === "conference" && r.error === "")`, 5*time.Second)
+	spCallEvent(t, a, id, "conference", 10*time.Second)
+	hears("in the three-way call", deptHz, true)
+	hears("in the three-way call", micHz, true)
+	deptHeard := spWindow(deptAudio.Packets(), time.Now().Add(-time.Second), time.Second)
+	if ag, cl := spToneLevel(deptHeard, micHz), spToneLevel(deptHeard, 1000); ag < 330 || cl < 330 {
+		t.Errorf("the department hears the agent at %.0f and the caller at %.0f (tone RMS)", ag, cl)
+	}
+
+	// A transfer to a destination that does not exist is refused; the call goes on.
+	p.eval("bad transfer", `sp.transfer({destination: "nowhere"})`)
+	p.poll("refused", `window.results.some(r => r.request === "transfer" && r.error.includes("nowhere"))`, 5*time.Second)
+
+	// Blind transfer to another queue: the caller waits there, the agent wraps up.
+	p.eval("transfer", `sp.transfer({queue: "environment"})`)
+	p.poll("the call ends on the page", `window.ended.some(e => e.id === "`+id+`")`, 5*time.Second)
+	spCallEvent(t, a, id, "requeue", 5*time.Second)
+	if n := queueWaiting(t, a, "environment"); n != 1 {
+		t.Errorf("%d callers in the environment queue, want the transferred one", n)
+	}
+	spWaitAgent(t, a, "web1", acd.WrapUp, "", 3*time.Second)
+	caller.Stop()
+	stopTalking() // the caller's RTP stops: the call ends
+	c := spWaitCall(t, a, id)
+	if c.Recording == "" {
+		t.Fatal("no recording")
+	}
+	left, right := splitRecording(t, c.Recording)
+	if l := bestShare(left, 1000); l < 0.5 {
+		t.Errorf("the caller is not on the recording's left (share %.2f)", l)
+	}
+	if r, d := spToneLevel(right, micHz), spToneLevel(right, deptHz); r < 330 || d < 330 {
+		t.Errorf("the recording's right channel: agent %.0f, department %.0f (tone RMS)", r, d)
+	}
+
+	// A second caller, transferred blind to the department: bridged to it.
+	spWaitAgent(t, a, "web1", acd.Ready, "", 10*time.Second)
+	probe2 := testkit.NewRTPProbe(t)
+	caller2 := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioWaitBye, Target: a.SIPAddr().String(),
+		MediaPort: probe2.Port(), Wait: 60 * time.Second})
+	talk2, stopTalking2 := context.WithCancel(context.Background())
+	defer stopTalking2()
+	rtpAddr2 := liveRTP(t, a, "12345")
+	go func() { _ = probe2.SendTone(talk2, rtpAddr2, 0, 1000, 2*time.Minute) }()
+	p.poll("the page rings", `window.rings.length === 2 && sp.state === "ringing"`, 15*time.Second)
+	id2 := spEval[string](t, p.ctx, "ring id", `window.rings[1].id`)
+	p.eval("accept", `sp.accept()`)
+	spCallEvent(t, a, id2, "connect", 5*time.Second)
+	p.eval("transfer", `sp.transfer({destination: "housing"})`)
+	spCallEvent(t, a, id2, "transfer_answered", 10*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	if share := bestShare(spWindow(probe2.Packets(), time.Now().Add(-time.Second), time.Second), deptHz); share < 0.3 {
+		t.Errorf("after the transfer the caller does not hear the department (share %.2f)", share)
+	}
+	caller2.Stop()
+}
+
+// spToneLevel is the largest RMS of the tone's component in any 200 ms window of pcm.
+func spToneLevel(pcm []int16, freq float64) float64 {
+	best := 0.0
+	for i := 0; i+1600 <= len(pcm); i += 800 {
+		w := pcm[i : i+1600]
+		best = max(best, math.Sqrt(media.ToneShare(w, freq))*testkit.RMS(w))
+	}
+	return best
+}
