@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -987,6 +988,135 @@ func FuzzSoftphonePickG711(f *testing.F) {
 		c, _, _, err := pickG711(offer)
 		if err == nil && c != media.PCMU && c != media.PCMA {
 			t.Fatalf("codec %v", c)
+		}
+	})
+}
+
+// The page's requests: a malformed one is refused with bad-message and says why, one for
+// a call that is not active with no-such-call, one the call layer refuses with refused,
+// and a good one reaches OnRequest and is answered done. Notify's agent state reaches the
+// page, and again after a resume, its wrap-up counted down.
+func TestSoftphoneRequests(t *testing.T) {
+	var mu sync.Mutex
+	var got []Request
+	r := newSPRig(t, func(s *Softphones) {
+		s.OnRequest = func(agent string, req Request) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, req)
+			if req.Destination == "nowhere" {
+				return errors.New("no destination nowhere")
+			}
+			return nil
+		}
+	})
+	p := r.dial("q1")
+	p.connect()
+	for _, tc := range []struct {
+		m      spMsg
+		reason string
+	}{
+		{spMsg{Type: "transfer", Call: "c1"}, "bad-message"},                                    // neither queue nor destination
+		{spMsg{Type: "transfer", Call: "c1", Queue: "a", Destination: "b"}, "bad-message"},      // both
+		{spMsg{Type: "transfer", Queue: "general"}, "bad-message"},                              // no call
+		{spMsg{Type: "conference", Call: "c1"}, "bad-message"},                                  // no destination
+		{spMsg{Type: "agent", State: "dancing"}, "bad-message"},                                 // no such state
+		{spMsg{Type: "agent", State: "break"}, "bad-message"},                                   // no reason
+		{spMsg{Type: "agent", State: "break", Reason: strings.Repeat("x", 65)}, "bad-message"},  // too long
+		{spMsg{Type: "transfer", Call: "not-active", Queue: "general"}, "no-such-call"},         // no such call
+		{spMsg{Type: "conference", Call: "not-active", Destination: "housing"}, "no-such-call"}, // no such call
+	} {
+		p.send(tc.m)
+		m := p.mustExpect("error", 2*time.Second)
+		if m.Reason != tc.reason || m.Request != tc.m.Type || m.Message == "" {
+			t.Errorf("%+v: got %+v, want %s", tc.m, m, tc.reason)
+		}
+	}
+	p.send(spMsg{Type: "agent", State: "break", Reason: "lunch"})
+	if m := p.mustExpect("done", 2*time.Second); m.Request != "agent" {
+		t.Errorf("got %+v", m)
+	}
+	c := r.ringAccept(p, "q1", "c1")
+	p.send(spMsg{Type: "transfer", Call: "c1", Destination: "nowhere"})
+	if m := p.mustExpect("error", 2*time.Second); m.Reason != "refused" || !strings.Contains(m.Message, "nowhere") {
+		t.Errorf("got %+v", m)
+	}
+	p.send(spMsg{Type: "transfer", Call: "c1", Queue: "general"})
+	if m := p.mustExpect("done", 2*time.Second); m.Request != "transfer" || m.Call != "c1" {
+		t.Errorf("got %+v", m)
+	}
+	mu.Lock()
+	want := []Request{{Type: "break", Reason: "lunch"}, {Type: "transfer", Call: "c1", Destination: "nowhere"}, {Type: "transfer", Call: "c1", Queue: "general"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("requests %+v, want %+v", got, want)
+	}
+	mu.Unlock()
+	c.Close()
+
+	r.sp.Notify("q1", AgentState{State: "wrap-up", WrapUp: 15 * time.Second})
+	if m := p.mustExpect("agent", 2*time.Second); m.State != "wrap-up" || m.WrapUpMS != 15000 {
+		t.Errorf("got %+v", m)
+	}
+	// The socket drops; the page resumes and is told its state again, the timer running.
+	r.sp.mu.Lock()
+	sock := r.sp.sockets["q1"]
+	r.sp.mu.Unlock()
+	sock.conn.CloseNow()
+	time.Sleep(200 * time.Millisecond)
+	p2 := r.dial("q1")
+	p2.send(spMsg{Type: "resume", Session: p.session})
+	p2.mustExpect("resumed", 2*time.Second)
+	if m := p2.mustExpect("agent", 2*time.Second); m.State != "wrap-up" || m.WrapUpMS <= 0 || m.WrapUpMS > 14900 {
+		t.Errorf("after the resume: %+v", m)
+	}
+}
+
+// Any request message: parseRequest returns a well-formed request or an error, never
+// panics, and never lets a name longer than maxName through.
+func FuzzSoftphoneRequest(f *testing.F) {
+	for _, m := range []string{
+		`{"type":"transfer","call":"c1","queue":"general"}`,
+		`{"type":"transfer","call":"c1","destination":"housing"}`,
+		`{"type":"conference","call":"c1","destination":"housing"}`,
+		`{"type":"agent","state":"break","reason":"lunch"}`,
+		`{"type":"agent","state":"ready"}`,
+		`{"type":"agent","state":"wrapup-done"}`,
+		`{"type":"transfer","call":"c1","queue":"a","destination":"b"}`,
+		`{"type":"agent","state":"break","reason":"   "}`,
+		`{"type":"agent"`,
+	} {
+		f.Add(m)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var m spMsg
+		if json.Unmarshal([]byte(raw), &m) != nil {
+			return
+		}
+		req, err := parseRequest(m)
+		if err != nil {
+			return
+		}
+		for _, s := range []string{req.Queue, req.Destination, req.Reason} {
+			if len(s) > maxName {
+				t.Fatalf("a name of %d bytes passed", len(s))
+			}
+		}
+		switch req.Type {
+		case "transfer":
+			if req.Call == "" || (req.Queue == "") == (req.Destination == "") {
+				t.Fatalf("bad transfer passed: %+v", req)
+			}
+		case "conference":
+			if req.Call == "" || req.Destination == "" {
+				t.Fatalf("bad conference passed: %+v", req)
+			}
+		case "break":
+			if strings.TrimSpace(req.Reason) == "" {
+				t.Fatalf("a break without a reason passed")
+			}
+		case "ready", "wrapup-done":
+		default:
+			t.Fatalf("unknown request type %q passed", req.Type)
 		}
 	})
 }
