@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +57,7 @@ func startMonitoredCallWith(t *testing.T, agentHangup, supHangup time.Duration, 
 		RecvTimeout: 2 * time.Minute, Timeout: 3 * time.Minute})
 	p.supAddr = p.supSIPp.Addr()
 	p.a = start(func(c *Config) {
+		c.Media.RTPPorts = monitorRTPPorts()
 		c.IVR.FlowsDir = "testdata/flows"
 		c.Agents = []AgentConfig{
 			{ID: "1001", Name: "test agent", Skills: map[string]int{"general": 5}, Contact: "sip:1001@" + p.agentSIPp.Addr(), AutoReady: true},
@@ -67,6 +70,17 @@ func startMonitoredCallWith(t *testing.T, agentHangup, supHangup time.Duration, 
 		MediaPort: p.caller.Port(), Wait: 2 * time.Minute, RecvTimeout: 2 * time.Minute, Timeout: 3 * time.Minute})
 	p.callID = waitEvent(t, p.a, "connect", 15*time.Second).ID
 	return p
+}
+
+var monitorApps atomic.Int32
+
+// monitorRTPPorts is an RTP port range of these tests' own, apart from the other tests'
+// (30000 up, counted from 1 in every test process): tests of other packages' processes
+// running at the same time keep sending to ports their calls used, and a leg that binds
+// such a port would latch to that stale stream.
+func monitorRTPPorts() string {
+	base := 12000 + (os.Getpid()%12)*1200 + int(monitorApps.Add(1)-1)%3*400
+	return fmt.Sprintf("%d-%d", base, base+399)
 }
 
 // monitorAPI calls the monitor API with the admin token; callID may carry a query.
@@ -126,7 +140,9 @@ func expectHearing(t *testing.T, step string, probes []*testkit.RTPProbe, hears,
 		}
 		if time.Now().After(deadline) {
 			for _, h := range hears {
-				t.Logf("%s: %s hears %s: best share %.2f", step, h.who, h.name, h.share())
+				pk := h.probe.Packets()
+				t.Logf("%s: %s hears %s: best share %.2f (%d packets, RMS %.0f, from %v)", step, h.who, h.name, h.share(),
+					len(pk), testkit.RMS(testkit.Audio(pk)), h.probe.Sources())
 			}
 			t.Fatalf("%s:%s", step, missing)
 		}
@@ -299,7 +315,7 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 // whispers; the agent hangs up, which ends the session: the supervisor's phone is hung
 // up. The recording holds the supervisor's barge on the agent's (right) channel only.
 func TestMonitorSupervisorHangsUpAndCallEnds(t *testing.T) {
-	p := startMonitoredCall(t, 30*time.Second, 10*time.Second)
+	p := startMonitoredCall(t, 45*time.Second, 20*time.Second)
 	sup2Audio := testkit.NewRTPProbe(t)
 	sup2Audio.ReplyWith(0, testkit.Tone(8000, toneSupervisor, 0.3, 2*time.Second))
 	sup2 := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioUASEcho, MediaPort: sup2Audio.Port(),
@@ -311,7 +327,7 @@ func TestMonitorSupervisorHangsUpAndCallEnds(t *testing.T) {
 	expectHearing(t, "barge", p.all(),
 		[]hearing{p.hearing("the agent", toneSupervisor), p.hearing("the caller", toneSupervisor),
 			p.hearing("the caller", toneAgent), p.hearing("the agent", toneCaller)}, nil)
-	res, err := p.supSIPp.Wait() // the supervisor hangs up 10 s after answering
+	res, err := p.supSIPp.Wait() // the supervisor hangs up 20 s after answering
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,11 +344,12 @@ func TestMonitorSupervisorHangsUpAndCallEnds(t *testing.T) {
 	}
 	probes := []*testkit.RTPProbe{p.caller, p.agent, sup2Audio}
 	expectHearing(t, "whisper", probes,
-		[]hearing{p.hearing("the agent", toneSupervisor), p.hearing("the caller", toneAgent),
-			{who: "the second supervisor", probe: sup2Audio, tone: toneCaller, name: "the caller"}},
+		[]hearing{p.hearing("the agent", toneSupervisor), p.hearing("the agent", toneCaller), p.hearing("the caller", toneAgent),
+			{who: "the second supervisor", probe: sup2Audio, tone: toneCaller, name: "the caller"},
+			{who: "the second supervisor", probe: sup2Audio, tone: toneAgent, name: "the agent"}},
 		[]hearing{p.hearing("the caller", toneSupervisor)})
 
-	// The agent hangs up (30 s after answering): the session ends with the call's
+	// The agent hangs up (45 s after answering): the session ends with the call's
 	// bridge, and the supervisor's phone gets its BYE.
 	res, err = sup2.Wait()
 	if err != nil {
