@@ -31,8 +31,15 @@ import (
 //
 // The recording keeps the caller on the left and the agent on the right; in barge the
 // supervisor is mixed into the right channel (the recorder mixes two streams of a side),
-// so a recording tells who heard whom: in listen and whisper the caller never heard the
-// supervisor and the file has no trace of them.
+// so the right channel is what the caller heard. A whisper, which only the agent hears,
+// and listening leave no trace in the file.
+//
+// One supervisor at a time per call; the same supervisor switches modes on the same leg
+// (no new ring). The supervisor leaving (or their phone hanging up, in any mode) puts the
+// plain bridge back; the bridge ending (talk returns) takes the supervisor off without
+// touching the parties' legs. A call's owner that routes the audio otherwise (hold,
+// mute, a three-way call) does so through reroute, which keeps its routing and the
+// supervisor's mixes from overwriting each other.
 
 // SupervisorLeg gets the supervisor's audio leg for a session: a phone rung through the
 // SIP server, or a browser softphone already connected. release ends the leg's part in
