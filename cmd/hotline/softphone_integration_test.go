@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,6 +177,14 @@ type spPage struct {
 // open opens a tab on the app as the administrator (the admin token on every request,
 // the WebSocket's too) for agent, and starts the softphone.
 func (b *spBrowser) open(a *app, agent string) *spPage {
+	b.t.Helper()
+	p := b.tab(a, true)
+	p.startSoftphone(agent)
+	return p
+}
+
+// tab opens a tab on a page of the app; asAdmin sends the admin token on every request.
+func (b *spBrowser) tab(a *app, asAdmin bool) *spPage {
 	t := b.t
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithListener(spListener(t)))
@@ -183,6 +192,9 @@ func (b *spBrowser) open(a *app, agent string) *spPage {
 	p := &spPage{t: t, ctx: ctx, cancel: cancel}
 	// The tab's first action opens it; it gets ctx itself, no deadline.
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if !asAdmin {
+			return nil
+		}
 		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
 			return err
 		}
@@ -193,9 +205,15 @@ func (b *spBrowser) open(a *app, agent string) *spPage {
 		t.Fatalf("open a tab: %v", err)
 	}
 	spDo(t, ctx, "load a page of the app", chromedp.Navigate("http://"+a.HTTPAddr()+"/healthz"))
-	js := strings.Replace(spHarness, "AGENT", fmt.Sprintf("%q", agent), 1)
-	spEval[bool](t, ctx, "start the softphone", js, chromedp.EvalAwaitPromise)
 	return p
+}
+
+// startSoftphone loads softphone.js and the test's helpers into the tab and starts the
+// shift's connection (?agent= names the agent for the administrator; ignored otherwise).
+func (p *spPage) startSoftphone(agent string) {
+	p.t.Helper()
+	js := strings.Replace(spHarness, "AGENT", fmt.Sprintf("%q", agent), 1)
+	spEval[bool](p.t, p.ctx, "start the softphone", js, chromedp.EvalAwaitPromise)
 }
 
 func spListener(t *testing.T) func(ev any) {
@@ -703,4 +721,78 @@ func spToneLevel(pcm []int16, freq float64) float64 {
 		best = max(best, math.Sqrt(media.ToneShare(w, freq))*testkit.RMS(w))
 	}
 	return best
+}
+
+// An agent signed in with their password (a session cookie, no token) gets their own
+// softphone: ?agent= naming another agent is ignored, their "ready" makes them ready in
+// the ACD, and a caller rings their page. A socket with no sign-in is refused.
+func TestSoftphoneSignedInAgent(t *testing.T) {
+	a, logs := startLoggedApp(t, t.TempDir(), func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.SIP.RTPTimeout = Duration(time.Minute)
+		c.Agents = []AgentConfig{
+			{ID: "web1", Skills: map[string]int{"general": 5}, Contact: "webrtc"},
+			{ID: "web2", Skills: map[string]int{"general": 5}, Contact: "webrtc"},
+		}
+	})
+	t.Cleanup(func() {
+		a.Shutdown(context.Background(), 2*time.Second)
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(logs.String(), 80))
+		}
+	})
+	if res, err := http.Get("http://" + a.HTTPAddr() + "/softphone?agent=web1"); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a softphone socket with no sign-in: %v %v, want 401", err, res.Status)
+	} else {
+		res.Body.Close()
+	}
+	pw, _ := printedPasswords(t, logs.String())
+	if pw["web1"] == "" {
+		t.Fatalf("no one-time password printed for web1")
+	}
+	b := newSPBrowser(t, 1500)
+	p := b.tab(a, false)
+	signIn := fmt.Sprintf(`(async () => {
+  const post = (path, body, csrf) => fetch(path, {method: 'POST', credentials: 'same-origin',
+    headers: Object.assign({'Content-Type': 'application/json'}, csrf ? {'X-CSRF-Token': csrf} : {}),
+    body: JSON.stringify(body)});
+  let r = await post('/api/auth/login', {user: 'web1', password: %q});
+  if (r.status !== 200) return 'login ' + r.status;
+  const me = await r.json();
+  r = await post('/api/auth/password', {current: %q, new: 'a new password of web1'}, me.csrf);
+  return r.status === 200 ? '' : 'password ' + r.status;
+})()`, pw["web1"], pw["web1"])
+	if got := spEval[string](t, p.ctx, "sign in", signIn, chromedp.EvalAwaitPromise); got != "" {
+		t.Fatalf("sign-in in the page: %s", got)
+	}
+	p.startSoftphone("web2") // an agent cannot take another's softphone
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+	for _, ag := range queuesSnapshot(t, a).Agents {
+		if ag.ID == "web2" && ag.State != acd.LoggedOut {
+			t.Errorf("web2 is %s: the page signed in as web1 acted for web2", ag.State)
+		}
+	}
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 20 * time.Second})
+	p.poll("web1's page rings", `window.rings.length === 1`, 15*time.Second)
+	id := spEval[string](t, p.ctx, "ring id", `window.rings[0].id`)
+	p.eval("accept", `sp.accept()`)
+	spCallEvent(t, a, id, "connect", 5*time.Second)
+	if c := apiCall(t, a, id); c.Agent != "web1" {
+		t.Errorf("the call went to %q", c.Agent)
+	}
+	p.eval("hang up", `sp.hangup()`)
+	spCallEvent(t, a, id, "complete", 5*time.Second)
+	caller.Stop()
+}
+
+func apiCall(t *testing.T, a *app, id string) agentdesk.CallInfo {
+	t.Helper()
+	for _, c := range apiCalls(t, a) {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no call %s", id)
+	return agentdesk.CallInfo{}
 }

@@ -1,9 +1,10 @@
 package main
 
 // The agents' browser softphone: agentdesk.Softphones serves the WebSocket (GET
-// /softphone, the signed-in agent's; an administrator may name an agent with ?agent=,
-// for tests and support), call rings agents on it (call.WebRTCPhones), and the ACD's
-// agent states are pushed to each agent's page (the wrap-up timer, a break's reason).
+// /softphone, the signed-in agent's or supervisor's; an administrator may name an agent
+// with ?agent=, for tests and support), call rings agents on it (call.WebRTCPhones) and
+// joins supervisors through it (call.SupervisorSoftphone), and the ACD's agent states
+// are pushed to each agent's page (the wrap-up timer, a break's reason).
 
 import (
 	"net/http"
@@ -47,21 +48,9 @@ func wireSoftphoneDesk(a *app, desk *agentdesk.Server) error {
 	}
 	w := v.(*softphoneWiring)
 	w.phones.Attach(a.calls)
-	known := map[string]bool{}
-	for _, ag := range a.cfg.Agents {
-		known[ag.ID] = true
-	}
-	desk.Mount("/softphone", w.sp.Handler(func(r *http.Request) (string, bool) {
-		u := agentdesk.UserFrom(r.Context())
-		switch u.Role {
-		case cases.RoleAdmin:
-			id := r.URL.Query().Get("agent")
-			return id, known[id]
-		case cases.RoleAgent:
-			return u.ID, known[u.ID]
-		}
-		return "", false
-	}))
+	// A supervisor's console joins listen/whisper/barge through its own softphone.
+	a.calls.SetSupervisorLegs(call.SupervisorSoftphone(w.phones))
+	desk.Mount("/softphone", w.sp.Handler(softphoneUser))
 	desk.Public("GET /softphone.js", agentdesk.SoftphoneScript())
 
 	// Agent states to the pages: a wrap-up carries its queue's length for the timer.
@@ -89,4 +78,18 @@ func wireSoftphoneDesk(a *app, desk *agentdesk.Server) error {
 	}()
 	a.closers = append(a.closers, func() { cancel(); <-done })
 	return nil
+}
+
+// softphoneUser is whose softphone a socket is: the signed-in agent's or supervisor's
+// own; the administrator (the admin token: tests, support) names one with ?agent=.
+func softphoneUser(r *http.Request) (string, bool) {
+	u := agentdesk.UserFrom(r.Context())
+	switch u.Role {
+	case cases.RoleAdmin:
+		id := r.URL.Query().Get("agent")
+		return id, id != ""
+	case cases.RoleAgent, cases.RoleSupervisor:
+		return u.ID, u.ID != ""
+	}
+	return "", false
 }
