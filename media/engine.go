@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -145,13 +144,13 @@ func (e *Engine) listenPair() (*udpTransport, error) {
 			e.ports.put(port) // taken by someone else; try the next
 			continue
 		}
-		b, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP, uint16(port+1))))
+		rfd, _, err := udpSocket(netip.AddrPortFrom(e.cfg.BindIP, uint16(port+1)), 0)
 		if err != nil {
 			syscall.Close(fd)
 			e.ports.put(port)
 			continue
 		}
-		return &udpTransport{fd: fd, v6: v6, rtcp: b, port: port, pool: e.ports}, nil
+		return &udpTransport{fd: fd, rtcpFD: rfd, v6: v6, port: port, pool: e.ports}, nil
 	}
 	return nil, ErrNoPorts
 }
@@ -280,22 +279,4 @@ func UDPRcvbufErrors() uint64 {
 		}
 	}
 	return 0
-}
-
-// recvNonBlocking reads one datagram if one is waiting, without parking the goroutine.
-func recvNonBlocking(c *net.UDPConn, buf []byte) (int, bool) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
-		return true
-	})
-	if err != nil || rerr != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
 }

@@ -71,11 +71,11 @@ type Transport interface {
 // leg writes it with plain non-blocking system calls. fd changes only under both the
 // leg's rxMu and sendMu (closeFD), so a holder of either may use it.
 type udpTransport struct {
-	fd   int // -1 once closed
-	v6   bool
-	rtcp *net.UDPConn
-	port int
-	pool *portPool
+	fd     int // -1 once closed
+	rtcpFD int // the RTCP socket: the clock reads and writes it every few seconds
+	v6     bool
+	port   int
+	pool   *portPool
 }
 
 // ReadRTP is not how UDP legs receive (the poller reads them); it says so.
@@ -94,12 +94,15 @@ func (u *udpTransport) closeFD() {
 		syscall.Close(u.fd)
 		u.fd = -1
 	}
+	if u.rtcpFD >= 0 {
+		syscall.Close(u.rtcpFD)
+		u.rtcpFD = -1
+	}
 }
 
 // Close releases the ports; the leg has closed the RTP socket already (closeFD).
 func (u *udpTransport) Close() error {
 	u.closeFD()
-	u.rtcp.Close()
 	u.pool.put(u.port)
 	return nil
 }
@@ -759,42 +762,35 @@ func (l *RTPLeg) drop(c interface{ Inc() }) {
 }
 
 // rtcp sends a sender report with a reception report, and reads what the peer reported.
-// It runs every few seconds per leg, so it may allocate.
+// It runs on the media clock every few seconds per leg: with plain non-blocking system
+// calls and no allocation unless the peer sent reports (which are parsed).
 func (l *RTPLeg) rtcp(r *Remote) {
-	if l.udp == nil { // the transport keeps its own RTCP (WebRTC)
+	u := l.udp
+	if u == nil { // the transport keeps its own RTCP (WebRTC)
 		return
 	}
 	buf := l.e.rtcpBufs.Get().(*[1500]byte)
 	defer l.e.rtcpBufs.Put(buf)
+	l.sendMu.Lock() // the socket stays open while we hold it (closeFD takes sendMu)
+	defer l.sendMu.Unlock()
+	if u.rtcpFD < 0 {
+		return
+	}
+	var sa syscall.RawSockaddrAny
 	for {
-		n, ok := recvNonBlocking(l.udp.rtcp, buf[:])
+		n, _, ok := recvFrom(u.rtcpFD, buf[:], &sa)
 		if !ok {
 			break
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			var reports []rtcp.ReceptionReport
-			switch p := p.(type) {
-			case *rtcp.SenderReport:
-				reports = p.Reports
-			case *rtcp.ReceiverReport:
-				reports = p.Reports
-			}
-			for _, rr := range reports {
-				if rr.SSRC == l.ssrc {
-					l.remoteLoss.Store(math.Float64bits(float64(rr.FractionLost) / 256))
-				}
-			}
-		}
+		l.readReports(buf[:n])
 	}
 	l.jbMu.Lock()
 	jit := l.rxs.jitterSeconds()
-	var rr []rtcp.ReceptionReport
+	var rr *rtcp.ReceptionReport
+	var report rtcp.ReceptionReport
 	if l.rxs.received > 0 {
-		rr = []rtcp.ReceptionReport{l.rxs.report()}
+		report = l.rxs.report()
+		rr = &report
 	}
 	l.jbMu.Unlock()
 	l.jitterBits.Store(math.Float64bits(jit))
@@ -809,23 +805,68 @@ func (l *RTPLeg) rtcp(r *Remote) {
 	if !to.IsValid() {
 		to = netip.AddrPortFrom(dst.Addr(), dst.Port()+1)
 	}
-	now := time.Now()
-	l.sendMu.Lock()
-	sr := &rtcp.SenderReport{
-		SSRC:        l.ssrc,
-		NTPTime:     ntpTime(now),
-		RTPTime:     l.ts,
-		PacketCount: uint32(l.nOut.Load()),
-		OctetCount:  l.sentOctets,
+	b := appendSenderReport(buf[:0], l.ssrc, ntpTime(time.Now()), l.ts, uint32(l.nOut.Load()), l.sentOctets, rr)
+	_ = sendTo(u.rtcpFD, b, to, u.v6)
+}
+
+// readReports takes the loss the peer reports about our stream from its RTCP.
+func (l *RTPLeg) readReports(b []byte) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
 	}
-	l.sendMu.Unlock()
-	sr.Reports = rr
-	b, err := rtcp.Marshal([]rtcp.Packet{sr, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
-		Source: l.ssrc, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "hotline"}},
-	}}}})
-	if err == nil {
-		_, _ = l.udp.rtcp.WriteToUDPAddrPort(b, to)
+	for _, p := range pkts {
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			reports = p.Reports
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
+		}
+		for _, rr := range reports {
+			if rr.SSRC == l.ssrc {
+				l.remoteLoss.Store(math.Float64bits(float64(rr.FractionLost) / 256))
+			}
+		}
 	}
+}
+
+// rtcpCNAME names our streams in SDES.
+const rtcpCNAME = "hotline"
+
+// appendSenderReport appends a compound RTCP packet (RFC 3550 6.4.1 and 6.5): a sender
+// report with at most one reception report block, then an SDES with our CNAME.
+func appendSenderReport(b []byte, ssrc uint32, ntp uint64, rtpTS, packets, octets uint32, rr *rtcp.ReceptionReport) []byte {
+	rc := 0
+	if rr != nil {
+		rc = 1
+	}
+	words := 6 + 6*rc // the length field: 32-bit words minus one
+	b = append(b, 0x80|byte(rc), byte(rtcp.TypeSenderReport), byte(words>>8), byte(words))
+	b = binary.BigEndian.AppendUint32(b, ssrc)
+	b = binary.BigEndian.AppendUint64(b, ntp)
+	b = binary.BigEndian.AppendUint32(b, rtpTS)
+	b = binary.BigEndian.AppendUint32(b, packets)
+	b = binary.BigEndian.AppendUint32(b, octets)
+	if rr != nil {
+		b = binary.BigEndian.AppendUint32(b, rr.SSRC)
+		b = append(b, rr.FractionLost, byte(rr.TotalLost>>16), byte(rr.TotalLost>>8), byte(rr.TotalLost))
+		b = binary.BigEndian.AppendUint32(b, rr.LastSequenceNumber)
+		b = binary.BigEndian.AppendUint32(b, rr.Jitter)
+		b = binary.BigEndian.AppendUint32(b, rr.LastSenderReport)
+		b = binary.BigEndian.AppendUint32(b, rr.Delay)
+	}
+	// SDES, one chunk: SSRC, the CNAME item, a null item ending the list, padding to 32 bits.
+	chunk := 4 + 2 + len(rtcpCNAME) + 1
+	padded := (chunk + 3) &^ 3
+	b = append(b, 0x81, byte(rtcp.TypeSourceDescription), 0, byte(padded/4))
+	b = binary.BigEndian.AppendUint32(b, ssrc)
+	b = append(b, byte(rtcp.SDESCNAME), byte(len(rtcpCNAME)))
+	b = append(b, rtcpCNAME...)
+	for i := chunk - 1; i < padded; i++ {
+		b = append(b, 0)
+	}
+	return b
 }
 
 func ntpTime(t time.Time) uint64 {
