@@ -1106,6 +1106,22 @@ func (c *CallLeg) Tap(dir media.Direction, sink media.Sink) (remove func()) {
 	return r // removing twice is harmless: the leg's remover runs once
 }
 
+// BridgeRTP bridges the call with another party's RTP leg as media.Bridge does: when
+// the codecs match, each side's packets are relayed as they arrive, with no jitter buffer
+// and no transcoding. The relay ends with the call, and the other leg's outbound is
+// cleared then, so nothing of the agent's next call can reach that party. A later
+// SetOutbound on either side (hold, mute) ends the relay too. False once the call ended.
+func (c *CallLeg) BridgeRTP(other *media.RTPLeg) bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.state != callActive {
+		return false
+	}
+	media.Bridge(other, c.sess.leg)
+	c.removes = append(c.removes, func() { other.SetOutbound(nil) })
+	return true
+}
+
 // Digits are the keys the agent presses (RFC 4733 from RTCDTMFSender). The channel is
 // the shift's; keys left over from an earlier call are dropped at accept.
 func (c *CallLeg) Digits() <-chan media.Digit { return c.sess.leg.Digits() }

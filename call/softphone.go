@@ -171,6 +171,12 @@ func pathSteps(p ivr.Path) []string {
 	return steps
 }
 
+// rtpBridger is an agent leg that can relay with an RTP leg (agentdesk.CallLeg).
+type rtpBridger interface {
+	BridgeRTP(other *media.RTPLeg) bool
+	Codec() media.Codec
+}
+
 // afterTalk is what becomes of the caller after a softphone call.
 type afterTalk struct {
 	done    bool   // the call is over (caller hung up, survey done)
@@ -186,7 +192,18 @@ type afterTalk struct {
 // (三方通话). The recording stays one file throughout.
 func (r *run) talkSoftphone(a acd.Assignment, leg AgentLeg) afterTalk {
 	ctx, c, rec := r.ctx, r.c, r.rec
-	media.Bridge(c.Leg, leg)
+	// relayed: the two legs' packets go straight across (rtpBridger), the agent's RFC 4733
+	// keys with them; otherwise the keys are played to the caller here.
+	relayed := false
+	bridge := func() {
+		if rb, ok := leg.(rtpBridger); ok && rb.BridgeRTP(c.Leg) {
+			relayed = c.Leg.Codec() == rb.Codec()
+			return
+		}
+		media.Bridge(c.Leg, leg)
+		relayed = false
+	}
+	bridge()
 	untap := r.record(leg)
 	unmonitor := r.s.mon.bridged(r.c.ID, a.AgentID, c.Leg, leg, r.recorder) // supervisors: monitor.go
 	hold, _ := r.s.audio.HoldMusic()
@@ -196,9 +213,10 @@ func (r *run) talkSoftphone(a acd.Assignment, leg AgentLeg) afterTalk {
 	// would take turns at its frames.
 	connect := func() {
 		if third == nil && !held && !muted {
-			media.Bridge(c.Leg, leg)
+			bridge()
 			return
 		}
+		relayed = false
 		agentVoice := func() media.Source {
 			if muted {
 				return nil
@@ -258,8 +276,10 @@ loop:
 			third, thirdDone = nil, nil
 			connect()
 		case d := <-leg.Digits():
-			if err := c.Leg.SendDTMF(string(d.Key), 100*time.Millisecond); err != nil {
-				r.log.Info("call: agent's key not sent to the caller", "error", err)
+			if !relayed || d.Source != media.DigitRFC4733 { // relayed RFC 4733 keys are already on their way
+				if err := c.Leg.SendDTMF(string(d.Key), 100*time.Millisecond); err != nil {
+					r.log.Info("call: agent's key not sent to the caller", "error", err)
+				}
 			}
 			rec.event("agent_key", string(d.Key))
 		case ctl := <-leg.Controls():

@@ -334,12 +334,12 @@ func softphoneApp(t *testing.T, tune func(*Config)) *app {
 // IVR path) and answers. The caller's 1000 Hz is heard in the page and the page's fake
 // microphone (1500 Hz) at the caller; the one recording holds both. The agent hangs up:
 // the caller hears the survey and the agent is in wrap-up with the timer on the page.
-// Three calls, to measure accept click → two-way audio.
+// Five calls, to measure accept click → two-way audio.
 func TestSoftphoneCallFlow(t *testing.T) {
 	const (
 		micHz    = 1500.0
 		callerHz = 1000.0
-		calls    = 3
+		calls    = 5
 	)
 	a := softphoneApp(t, nil)
 	b := newSPBrowser(t, micHz)
@@ -652,6 +652,10 @@ func TestSoftphoneControls(t *testing.T) {
 			t.Fatalf("the caller got no key 7 from the page (keys %q)", testkit.Keys(probe.Packets(), 101))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if keys := testkit.Keys(probe.Packets(), 101); keys != "7" {
+		t.Errorf("the caller got keys %q from the page, want one 7", keys)
 	}
 
 	// 三方通话: the department joins; everybody hears everybody.
