@@ -107,7 +107,7 @@ func (r *run) ringSoftphone(a acd.Assignment, out ivr.Outcome) (AgentLeg, error)
 		case <-ctx.Done():
 		}
 	}()
-	info := RingInfo{CallID: r.c.ID, Case: r.cw.Number(), Caller: r.popCaller(), Line: r.n.Name, Dialled: r.n.Number,
+	info := RingInfo{CallID: r.c.ID, Case: r.caseNumber(ctx), Caller: r.popCaller(), Line: r.n.Name, Dialled: r.n.Number,
 		IVRPath: pathSteps(out.Path), Wait: a.Wait, Timeout: a.Timeout}
 	leg, err := r.s.cfg.Softphones.Ring(ctx, a.AgentID, info)
 	if err != nil {
@@ -128,6 +128,26 @@ func (r *run) ringSoftphone(a acd.Assignment, out ivr.Outcome) (AgentLeg, error)
 		return nil, err
 	}
 	return leg, nil
+}
+
+// caseNumber is the call's work-order number for the screen pop. The case is opened at
+// the first ring, in the background: a caller who reached an agent within moments of
+// dialling may be rung a little before it is there, so wait for it a short while.
+func (r *run) caseNumber(ctx context.Context) string {
+	if r.cw == nil {
+		return ""
+	}
+	for i := 0; i < 25; i++ {
+		if n := r.cw.Number(); n != "" {
+			return n
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ""
+		}
+	}
+	return r.cw.Number()
 }
 
 // popCaller is the caller's number as the agent may see it: masked when the call's case

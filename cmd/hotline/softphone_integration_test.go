@@ -356,7 +356,7 @@ func TestSoftphoneCallFlow(t *testing.T) {
 		rtpAddr := liveRTP(t, a, "12345")
 		p.poll("the page rings", fmt.Sprintf(`window.rings.length > %d && sp.state === "ringing"`, i), 15*time.Second)
 		ring := spEval[spRing](t, p.ctx, "the ring", `window.rings[window.rings.length-1]`)
-		if ring.Line == "" || ring.Dialled != "12345" || !slices.Contains(ring.Pop.IVRPath, "agent") || ring.Caller != "sipp" {
+		if ring.Line == "" || ring.Dialled != "12345" || !slices.Contains(ring.Pop.IVRPath, "agent") || ring.Caller != "sipp" || ring.Pop.Case == "" {
 			t.Errorf("screen pop %+v", ring)
 		}
 		ctx, stopTone := context.WithCancel(context.Background())
@@ -402,6 +402,9 @@ func TestSoftphoneCallFlow(t *testing.T) {
 		}
 		mustSucceed(t, res, 1)
 		c := spWaitCall(t, a, ring.ID)
+		if c.Case != ring.Pop.Case {
+			t.Errorf("call %d: the screen pop named case %q, the call has %q", i, ring.Pop.Case, c.Case)
+		}
 		if c.Agent != "web1" || c.Survey == nil || c.Survey.Score != 1 {
 			t.Errorf("call %d: agent %q, survey %+v", i, c.Agent, c.Survey)
 		}
@@ -799,4 +802,27 @@ func apiCall(t *testing.T, a *app, id string) agentdesk.CallInfo {
 	}
 	t.Fatalf("no call %s", id)
 	return agentdesk.CallInfo{}
+}
+
+// The agent's tab closes while the page rings: the caller stays at the head of the queue
+// and the agent is put on break "softphone-lost".
+func TestSoftphoneClosedWhileRinging(t *testing.T) {
+	a := softphoneApp(t, nil)
+	b := newSPBrowser(t, 1500)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+	caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 40 * time.Second})
+	p.poll("the page rings", `sp.state === "ringing"`, 15*time.Second)
+	id := spEval[string](t, p.ctx, "ring id", `window.rings[0].id`)
+	p.cancel() // the tab closes, ringing
+	spCallEvent(t, a, id, "no_answer", 10*time.Second)
+	spWaitAgent(t, a, "web1", acd.Break, call.ReasonSoftphoneLost, 5*time.Second)
+	if n := queueWaiting(t, a, "general"); n != 1 {
+		t.Errorf("%d callers waiting, want the one that rang", n)
+	}
+	if c := apiCall(t, a, id); c.State == "ended" {
+		t.Errorf("the caller's call ended: %s", c.EndReason)
+	}
+	caller.Stop()
 }
