@@ -1,12 +1,17 @@
 package media
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // ticker is something the media clock drives once per 20 ms at its own phase.
@@ -23,7 +28,17 @@ const slotCount = int(FrameDuration / time.Millisecond)
 // pacer is one shared media clock: a goroutine that wakes every millisecond and ticks the
 // legs whose phase is due. There is no timer per call; a leg computes its due frames from
 // its absolute start time, so lateness never accumulates.
+//
+// It wakes on a timerfd that expires at every wall-clock millisecond boundary, watched by
+// Go's network poller: Go's own timers sleep in whole milliseconds when the process is
+// idle (a 0.3 ms sleep lasts 1 ms), which would put up to a millisecond of jitter on
+// every frame; the kernel's high-resolution timer wakes the poller within microseconds.
 type pacer struct {
+	tick   *os.File
+	tickRC syscall.RawConn
+	wait   func(uintptr) bool // p.readTick, bound once
+	tickN  [8]byte
+
 	mu    sync.Mutex
 	slots [slotCount]atomic.Pointer[[]ticker] // copy-on-write: the clock reads without locks
 	count atomic.Int64
@@ -34,13 +49,38 @@ type pacer struct {
 	lateness prometheus.Observer
 }
 
-func newPacer(log *slog.Logger, lateness prometheus.Observer) *pacer {
+func newPacer(log *slog.Logger, lateness prometheus.Observer) (*pacer, error) {
 	p := &pacer{stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness}
 	for i := range p.slots {
 		p.slots[i].Store(&[]ticker{})
 	}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("media clock: timerfd: %w", err)
+	}
+	first := time.UnixMilli(time.Now().UnixMilli() + 1)
+	spec := unix.ItimerSpec{
+		Value:    unix.NsecToTimespec(first.UnixNano()),
+		Interval: unix.NsecToTimespec(int64(time.Millisecond)),
+	}
+	if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("media clock: timerfd: %w", err)
+	}
+	p.tick = os.NewFile(uintptr(fd), "media-clock") // non-blocking: joins Go's network poller
+	if p.tickRC, err = p.tick.SyscallConn(); err != nil {
+		p.tick.Close()
+		return nil, fmt.Errorf("media clock: %w", err)
+	}
+	p.wait = p.readTick
 	go p.run()
-	return p
+	return p, nil
+}
+
+// readTick consumes the timer's expirations; false (none yet) parks until it fires.
+func (p *pacer) readTick(fd uintptr) bool {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p.tickN[0])), uintptr(len(p.tickN)))
+	return errno != syscall.EAGAIN
 }
 
 func slotOf(t time.Time) int { return int(t.UnixMilli() % int64(slotCount)) }
@@ -111,15 +151,15 @@ func (p *pacer) run() {
 			last = time.Now().UnixMilli()
 			continue
 		}
-		// Sleep to the next millisecond boundary; the Go timer floor is about 1 ms.
-		next := time.UnixMilli(nowMs + 1)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+		// Wait for the next millisecond boundary.
+		if err := p.tickRC.Read(p.wait); err != nil {
+			return // closed
 		}
 	}
 }
 
 func (p *pacer) close() {
 	close(p.stop)
+	p.tick.Close()
 	<-p.done
 }

@@ -95,7 +95,12 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, err
 		}
 		e.pollers = append(e.pollers, pl)
-		e.pacers = append(e.pacers, newPacer(e.log, m.lateness))
+		pc, err := newPacer(e.log, m.lateness)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.pacers = append(e.pacers, pc)
 	}
 	return e, nil
 }

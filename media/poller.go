@@ -33,7 +33,7 @@ type poller struct {
 	nextID uint64
 
 	// only the poller goroutine touches these
-	events [128]syscall.EpollEvent
+	events [64]syscall.EpollEvent // a batch: the clock waits at most for one
 	buf    [1500]byte
 	sa     syscall.RawSockaddrAny
 	h      rtp.Header
