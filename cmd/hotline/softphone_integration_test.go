@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/hotline-12345/hotline/call"
 	"github.com/hotline-12345/hotline/internal/testkit"
 	"github.com/hotline-12345/hotline/media"
+	"github.com/hotline-12345/hotline/sip"
 )
 
 // The agent's page in these tests: the app's own softphone.js, loaded into a page of the
@@ -825,4 +827,46 @@ func TestSoftphoneClosedWhileRinging(t *testing.T) {
 		t.Errorf("the caller's call ended: %s", c.EndReason)
 	}
 	caller.Stop()
+}
+
+// The screen pop masks the number of a caller who has an open confidential case (the
+// middle digits hidden), and shows other callers' numbers in full.
+func TestSoftphoneConfidentialCaller(t *testing.T) {
+	numbers := []string{"13900002222", "13900001111"}
+	var n atomic.Int32
+	a := startTestApp(t, func(c *Config) {
+		c.IVR.FlowsDir = "testdata/flows"
+		c.SIP.RTPTimeout = Duration(time.Minute)
+		c.Agents = []AgentConfig{{ID: "web1", Skills: map[string]int{"general": 5}, Contact: "webrtc"}}
+		for i := range c.ACD.Queues {
+			c.ACD.Queues[i].WrapUp = 500 * time.Millisecond
+		}
+	}, startHooks{wrap: func(next sip.CallHandler) sip.CallHandler {
+		return sip.CallHandlerFunc(func(ctx context.Context, c *sip.InboundCall) {
+			c.Caller = numbers[min(int(n.Add(1))-1, len(numbers)-1)] // SIPp's From is "sipp"
+			next.HandleCall(ctx, c)
+		})
+	}})
+	code, body := postAPI(t, a, "/api/cases", `{"channel":"web","caller_number":"13900001111","confidential":true,"category":"0201","description":"a confidential complaint"}`)
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("create a confidential case: %d %s", code, body)
+	}
+	b := newSPBrowser(t, 1500)
+	p := b.open(a, "web1")
+	p.eval("go ready", `sp.ready()`)
+	spWaitAgent(t, a, "web1", acd.Ready, "", 5*time.Second)
+	for i, want := range []string{"13900002222", "139******11"} {
+		caller := testkit.StartSIPp(t, testkit.SIPpOpts{Scenario: testkit.ScenarioCall, Target: a.SIPAddr().String(), Pause: 20 * time.Second})
+		p.poll("the page rings", fmt.Sprintf(`window.rings.length === %d && sp.state === "ringing"`, i+1), 15*time.Second)
+		ring := spEval[spRing](t, p.ctx, "the ring", fmt.Sprintf(`window.rings[%d]`, i))
+		if ring.Caller != want {
+			t.Errorf("call from %s: the screen pop shows %q, want %q", numbers[i], ring.Caller, want)
+		}
+		p.eval("accept", `sp.accept()`)
+		spCallEvent(t, a, ring.ID, "connect", 5*time.Second)
+		p.eval("hang up", `sp.hangup()`)
+		spCallEvent(t, a, ring.ID, "complete", 5*time.Second)
+		caller.Stop()
+		spWaitAgent(t, a, "web1", acd.Ready, "", 10*time.Second)
+	}
 }
