@@ -178,7 +178,12 @@
       audio: $('remote-audio'),
       onState: (s, d) => setPhone(s, d),
       onRing: onRing,
-      onCallEnded: (c, reason) => { Desk.call = null; note(t('phone.ended', { reason })); setPhone(Desk.sp.state); },
+      onCallEnded: (c, reason) => {
+        Desk.call = null;
+        note(t('phone.ended', { reason }));
+        setPhone(Desk.sp.state);
+        if (Desk.recent) setTimeout(() => Desk.recent.refresh(), 1500); // its recording, once closed
+      },
       onError: (reason, msg) => note(reason + (msg ? ': ' + msg : '')),
       onAgentState: (state, reason) => setAgentState(state, reason, new Date(App.now()).toISOString()),
       onResult: (req, err) => note(err ? t('phone.refused', { req, msg: err }) : t('phone.done', { req })),
@@ -431,11 +436,15 @@
       if (d.dirty) { status(t('case.draft')); sync(); } else status('');
     } else showNumber();
 
+    // The agent's finished calls and their recordings.
+    Desk.recent = new global.RecentCalls($('desk-recent'));
+
     // The agent's own row from the wallboard socket: state and time in state, live.
     Desk.socket = new App.Socket(App.config.wallboard_url || '/api/wallboard/ws', {
       onMessage: (m) => {
         if (m.type !== 'snapshot') return;
         if (m.time) App.clockOffset = new Date(m.time).getTime() - Date.now();
+        Desk.recent.liveCalls((m.calls || []).map((c) => c.id));
         const me = (m.agents || []).find((a) => a.id === agentID());
         if (me) setAgentState(me.state, me.reason, me.since);
         else setAgentState('logged-out', '', null);

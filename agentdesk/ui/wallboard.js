@@ -165,12 +165,15 @@
     if (WB.started) return;
     WB.started = true;
     setConn(false);
+    // The team's finished calls and their recordings.
+    WB.recent = new global.RecentCalls($('wb-recent'));
     WB.socket = new App.Socket(App.config.wallboard_url || '/api/wallboard/ws', {
       onMessage: (m) => {
         if (m.type !== 'snapshot') return;
         WB.messages++;
         if (m.time) App.clockOffset = new Date(m.time).getTime() - Date.now();
         WB.snap = m;
+        WB.recent.liveCalls((m.calls || []).map((c) => c.id));
         // Monitor modes of calls that ended are forgotten.
         for (const id of Object.keys(WB.monitor)) if (!m.calls.some((c) => c.id === id)) delete WB.monitor[id];
         render();
