@@ -501,7 +501,15 @@ func TestSoftphoneNeverAnswers(t *testing.T) {
 	if id := spEval[string](t, p.ctx, "second ring", `window.rings[1].id`); id != calls[0].ID {
 		t.Errorf("the second ring is %s, want the first caller %s (back at the head)", id, calls[0].ID)
 	}
+	// The agent declines it: a reject, as the ACD counts it; the caller stays at the head.
 	p.eval("reject", `sp.reject()`)
+	deadline := time.Now().Add(5 * time.Second)
+	for !hasEvent(apiCall(t, a, calls[0].ID), "acd:RINGNOANSWER", "reason rejected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the declined ring is not a reject: %+v", apiCall(t, a, calls[0].ID).Events)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	first.Stop()
 	second.Stop()
 }
