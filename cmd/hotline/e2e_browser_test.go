@@ -214,7 +214,7 @@ func (p *e2ePage) screenshot(dir, name string) {
 	p.t.Helper()
 	tctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
-	b, err := chromedp.Run(tctx, chromedp.FullScreenshot(90))
+	b, err := chromedp.Run(tctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -557,6 +557,7 @@ func TestE2EBrowsers(t *testing.T) {
 	if !strings.HasPrefix(dl, "200 attachment; filename=") || !strings.Contains(dl, id+".wav") || !strings.HasSuffix(dl, fmt.Sprintf(" %d", len(wav))) {
 		t.Errorf("the download link: %q, want the whole recording (%d bytes) as an attachment", dl, len(wav))
 	}
+	wb.screenshot(art, "e2e-recording-player.png")
 	wb.eval("pause", `Wallboard.recent.audio.pause()`)
 	// The player's range requests are in the audit log, as sup1's.
 	if n := e2eAuditRanges(t, dir, "sup1", "recording of call "+id); n == 0 {
