@@ -3,6 +3,7 @@ package agentdesk
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -124,7 +125,11 @@ func newUIRig(t *testing.T) *uiRig {
 	t.Cleanup(func() { _ = d.Close() })
 	r := &uiRig{d: d, store: store, calls: &fakeCalls{}, newbiePassword: newbiePW}
 	casesAPI := NewCasesAPI(store, nil)
-	srv := &Server{Auth: au, ACD: d, Calls: r.calls,
+	srv := &Server{Auth: au, ACD: d, Calls: r.calls, Recordings: noRecordings{},
+		// Every work order was opened by a call agent2 took (agent1 may not hear it).
+		CaseCall: func(_ context.Context, ref string) (CallInfo, error) {
+			return CallInfo{ID: "call-of-" + ref, Agent: "agent2", Case: ref, State: "ended", Recording: "gone.wav"}, nil
+		},
 		AgentSkills: map[string]map[string]int{"agent1": {"general": 3}, "agent2": {"general": 2, "housing": 3}},
 		Cases: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if r.blockCases.Load() && req.Method != http.MethodGet {
@@ -181,6 +186,11 @@ func newUIRig(t *testing.T) *uiRig {
 	r.url = hs.URL
 	return r
 }
+
+// noRecordings is a recording store that has lost every file.
+type noRecordings struct{}
+
+func (noRecordings) Open(string) (*os.File, error) { return nil, fs.ErrNotExist }
 
 // browser is one headless Chromium; every request any of its tabs makes is noted.
 type browser struct {
@@ -506,6 +516,12 @@ func TestUIBrowserDesk(t *testing.T) {
 	poll(t, tab, "the screen pop with the earlier case", fmt.Sprintf(`document.querySelector("#pop-caller").textContent.startsWith("13800138000") &&
 		document.querySelector("#pop-ivr").textContent === "intake → zh" && document.querySelector("#pop-wait").textContent === "0:12" &&
 		document.querySelector("#pop-open").textContent.includes(%q)`, old.Number))
+
+	// The earlier case's recording, from the screen pop: the call was agent2's, so the
+	// player says plainly that agent1 may not hear it.
+	run(t, tab, "play the earlier case's recording", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pop-open button[data-case-rec=%q]`, old.ID))))
+	poll(t, tab, "the refusal", fmt.Sprintf(`!document.querySelector("#desk-recent .rc-player").hidden && document.querySelector("#desk-recent .rc-player").dataset.error === "403" &&
+		document.querySelector("#desk-recent .rc-note").textContent.startsWith("无权收听该录音") && document.querySelector("#desk-recent .rc-title").textContent.includes(%q)`, old.Number))
 
 	// Typing saves: a case is created, then patched.
 	const cat = "0201"

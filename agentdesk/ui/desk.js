@@ -152,9 +152,11 @@
       ul.replaceChildren();
       if (!list || !list.length) { ul.append(App.el('li', { class: 'muted', text: t('pop.none') })); return; }
       for (const c of list) {
+        const play = c.channel === 'phone' && Desk.recent ? App.el('button', { type: 'button', class: 'mini', dataset: { caseRec: c.id },
+          text: t('rec.play'), title: t('rec.caseTitle', { n: c.number }), onclick: () => Desk.recent.openCase(c.id, c.number) }) : null;
         ul.append(App.el('li', {}, App.el('span', { class: 'num', text: c.number }),
           App.el('span', { text: [App.dateTime(c.created_at), categoryName(c.category), I18N.has('cstate.' + c.state) ? t('cstate.' + c.state) : c.state,
-            (c.description || '').slice(0, 60)].filter(Boolean).join(' · ') })));
+            (c.description || '').slice(0, 60)].filter(Boolean).join(' · ') }), play));
       }
     };
     try {

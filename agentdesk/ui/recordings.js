@@ -16,6 +16,7 @@
       this.root = root;
       this.calls = [];
       this.playing = null; // call id in the player
+      this.url = ''; // what the player plays
       this.ctx = null; // AudioContext, made on first play
       this.src = null;
       this.splitter = null;
@@ -98,13 +99,24 @@
     // open puts a call's recording in the player. The browser asks for the bytes it
     // needs (Range), so a long recording starts at once and seeks anywhere.
     open(callID) {
+      this.openURL('/api/recordings/' + encodeURIComponent(callID), callID, t('rec.title', { call: callID }));
+    }
+
+    // openCase plays the recording of the call that opened a work order (also once the
+    // call has left the recent calls).
+    openCase(ref, number) {
+      this.openURL('/api/cases/' + encodeURIComponent(ref) + '/recording', '', t('rec.caseTitle', { n: number || ref }));
+    }
+
+    openURL(url, callID, title) {
       this.note('');
       this.playing = callID;
-      const url = '/api/recordings/' + encodeURIComponent(callID);
+      this.url = url;
       const p = this.root.querySelector('.rc-player');
       p.hidden = false;
       p.dataset.call = callID;
-      this.root.querySelector('.rc-title').textContent = t('rec.title', { call: callID });
+      p.dataset.error = '';
+      this.root.querySelector('.rc-title').textContent = title;
       const dl = this.root.querySelector('.rc-download');
       dl.href = url + '?download=1';
       dl.hidden = false;
@@ -116,8 +128,8 @@
 
     // failed: the element cannot say why; ask the server (HEAD) and say it plainly.
     async failed() {
-      if (!this.playing) return;
-      const url = '/api/recordings/' + encodeURIComponent(this.playing);
+      const url = this.url;
+      if (!url || !this.audio.getAttribute('src')) return;
       let status = 0;
       try { status = (await fetch(url, { method: 'HEAD', credentials: 'same-origin' })).status; } catch (e) { /* network */ }
       const msg = status === 403 ? t('rec.forbidden') : status === 404 ? t('rec.missing') : status === 401 ? t('login.expired')
