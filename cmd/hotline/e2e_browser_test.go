@@ -207,6 +207,8 @@ func (p *e2ePage) hearsNot(what string, freq float64) {
 	p.t.Helper()
 	if l := p.float(what, fmt.Sprintf(`E2E.maxLevel(%g, 1000)`, freq)); l > -65 {
 		p.t.Errorf("%s: %s hears %v Hz (%.1f dB), and must not", p.name, what, freq, l)
+	} else {
+		p.t.Logf("%s: %s: %v Hz at %.1f dB at most (not heard)", p.name, what, freq, l)
 	}
 }
 
@@ -495,6 +497,11 @@ func TestE2EBrowsers(t *testing.T) {
 	if c.Case != number || c.Agent != "web1" || c.Recording == "" {
 		t.Fatalf("the ended call: case %q (the form's %q), agent %q, recording %q", c.Case, number, c.Agent, c.Recording)
 	}
+	var steps []string
+	for _, e := range c.Events {
+		steps = append(steps, fmt.Sprintf("%s +%.1fs", e.Kind, e.At.Sub(c.Received).Seconds()))
+	}
+	t.Logf("the call's steps: %s; ended +%.1fs", strings.Join(steps, ", "), c.Ended.Sub(c.Received).Seconds())
 	wb.poll("the call gone from the wallboard, the agent out of it", fmt.Sprintf(`!document.querySelector(%q) &&
 		["wrap-up", "ready"].includes(document.querySelector('[data-agent="web1"]').dataset.state)`, row), 15*time.Second)
 
@@ -507,7 +514,7 @@ func TestE2EBrowsers(t *testing.T) {
 	if code != http.StatusOK || hdr.Get("Content-Type") != "audio/wav" || len(wav) < 8000 {
 		t.Fatalf("the recording as the supervisor: %d %q, %d bytes", code, hdr.Get("Content-Type"), len(wav))
 	}
-	recPath := filepath.Join(t.TempDir(), "rec.wav")
+	recPath := filepath.Join(art, "e2e-recording.wav")
 	if err := os.WriteFile(recPath, wav, 0o644); err != nil {
 		t.Fatal(err)
 	}
