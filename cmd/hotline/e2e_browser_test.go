@@ -35,7 +35,16 @@ const (
 // first energy of the caller in the page.
 const e2eProbeJS = `(() => {
   if (window.E2E) return true;
-  const E = { actx: null, an: null, on: null, stream: null };
+  const E = { actx: null, an: null, on: null, stream: null, tones: [] };
+  // The ring is made of WebAudio oscillators: note each one started, and whether its
+  // context was running (sounding), to tell that the page rang out loud.
+  const osc = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function () {
+    const o = osc.call(this);
+    const start = o.start;
+    o.start = function (...args) { E.tones.push({ hz: o.frequency.value, state: o.context.state }); return start.apply(o, args); };
+    return o;
+  };
   E.attach = function (id) {
     const el = document.getElementById(id);
     const s = el && el.srcObject;
@@ -357,7 +366,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 // TestE2EBrowsers: a SIPp citizen calls 12345 and speaks 1000 Hz. The supervisor's
 // wallboard shows them waiting; the agent (Chromium, microphone 1500 Hz) goes ready,
-// the desk rings, the agent clicks accept: the caller's tone is heard in the agent's
+// the desk rings (shown, and the ring's beeps sound), the agent clicks accept: the caller's tone is heard in the agent's
 // page and the agent's at the caller; the wallboard shows the call and the agent on
 // call; the agent fills the case form and it is saved (read back from the cases API).
 // The supervisor (Chromium, microphone 700 Hz) listens from the wallboard through the
@@ -416,6 +425,8 @@ func TestE2EBrowsers(t *testing.T) {
 	desk.poll("the desk rings", `document.querySelector("#phone").dataset.phone === "ringing" && !document.querySelector("#ring-banner").hidden &&
 		!document.querySelector("#btn-accept").disabled && document.querySelector("#pop-line").textContent.includes("12345")`, 30*time.Second)
 	desk.poll("the page's audio tapped", `E2E.attach("remote-audio")`, 10*time.Second)
+	desk.poll("the ring sounds (880 and 660 Hz beeps)", `Desk.sp.audioCtx.state === "running" &&
+		E2E.tones.some((x) => x.hz === 880) && E2E.tones.some((x) => x.hz === 660)`, 10*time.Second)
 	id := spEval[string](t, desk.ctx, "the ringing call", `Desk.call.id`)
 	if id != caller.id {
 		t.Fatalf("the desk rings with call %s, want the caller's %s", id, caller.id)
