@@ -516,6 +516,9 @@ func TestE2EBrowsers(t *testing.T) {
 	wb.poll("the call gone from the wallboard, the agent out of it", fmt.Sprintf(`!document.querySelector(%q) &&
 		["wrap-up", "ready"].includes(document.querySelector('[data-agent="web1"]').dataset.state)`, row), 15*time.Second)
 
+	desk.poll("the call among the agent's own recent calls, with its recording", fmt.Sprintf(`!!document.querySelector('#desk-recent tr[data-call=%q] button[data-play]') &&
+		document.querySelector('#desk-recent tr[data-call=%q]').textContent.includes(%q)`, id, id, number), 15*time.Second)
+
 	// The recording, fetched as the supervisor: the caller left, the agent right.
 	sup := newBrowser(t, a)
 	if got := sup.do("POST", "/api/auth/login", map[string]string{"user": "sup1", "password": "new password of sup1"}, nil); got != http.StatusOK {
