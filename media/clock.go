@@ -34,6 +34,7 @@ const slotCount = int(FrameDuration / time.Millisecond)
 // idle (a 0.3 ms sleep lasts 1 ms), which would put up to a millisecond of jitter on
 // every frame; the kernel's high-resolution timer wakes the poller within microseconds.
 type pacer struct {
+	poll   *poller // its ticked legs are read at each tick, before frames go out
 	tick   *os.File
 	tickRC syscall.RawConn
 	wait   func(uintptr) bool // p.readTick, bound once
@@ -49,8 +50,8 @@ type pacer struct {
 	lateness prometheus.Observer
 }
 
-func newPacer(log *slog.Logger, lateness prometheus.Observer) (*pacer, error) {
-	p := &pacer{stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness}
+func newPacer(log *slog.Logger, lateness prometheus.Observer, poll *poller) (*pacer, error) {
+	p := &pacer{poll: poll, stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness}
 	for i := range p.slots {
 		p.slots[i].Store(&[]ticker{})
 	}
@@ -128,6 +129,9 @@ func (p *pacer) run() {
 		from := last + 1
 		if nowMs-from >= int64(slotCount) { // stalled a whole frame: visit every slot once
 			from = nowMs - int64(slotCount) + 1
+		}
+		if p.poll != nil && p.count.Load() > 0 {
+			p.poll.drainTicked()
 		}
 		for m := from; m <= nowMs; m++ {
 			legs := *p.slots[m%int64(slotCount)].Load()

@@ -95,7 +95,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, err
 		}
 		e.pollers = append(e.pollers, pl)
-		pc, err := newPacer(e.log, m.lateness)
+		pc, err := newPacer(e.log, m.lateness, pl)
 		if err != nil {
 			e.Close()
 			return nil, err

@@ -115,8 +115,9 @@ func FuzzRTPReceive(f *testing.F) {
 	})
 }
 
-// The whole receive path of a started SIP leg: the poller's wake, recvfrom, parse,
-// jitter buffer, while the clock sends. Counted over the process: the sender in this
+// The whole receive path of a started SIP leg: the clock's drain of the ticked set (or
+// the poller's wake for a relaying leg), recvfrom, parse, jitter buffer, while the clock
+// sends. Counted over the process: the sender in this
 // test does not allocate either.
 func TestPolledReceiveAllocatesNothing(t *testing.T) {
 	leg := newBenchLeg(t)
@@ -138,9 +139,9 @@ func TestPolledReceiveAllocatesNothing(t *testing.T) {
 	}
 	waitIn := func(n uint64) {
 		deadline := time.Now().Add(10 * time.Second)
-		for leg.Stats().PacketsIn < n {
+		for leg.nIn.Load() < n { // not Stats: it allocates its strings
 			if time.Now().After(deadline) {
-				t.Fatalf("received %d packets, want %d", leg.Stats().PacketsIn, n)
+				t.Fatalf("received %d packets, want %d", leg.nIn.Load(), n)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -156,5 +157,33 @@ func TestPolledReceiveAllocatesNothing(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := float64(after.Mallocs-before.Mallocs) / n; per > 0.05 {
 		t.Errorf("%.3f allocations per received packet (%d over %d packets), want 0", per, after.Mallocs-before.Mallocs, n)
+	}
+}
+
+// A leg whose packets are relayed is read as they come (the live set); when the relay
+// ends it goes back to being read at the clock's tick.
+func TestRelayingLegIsReadLive(t *testing.T) {
+	a, b := newBenchLeg(t), newBenchLeg(t)
+	for _, l := range []*RTPLeg{a, b} {
+		if err := l.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(l *RTPLeg) bool {
+		pl := l.poll.Load()
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		return pl.legs[l.pollID].live
+	}
+	if live(a) || live(b) {
+		t.Fatal("legs read live before any relay")
+	}
+	Bridge(a, b)
+	if !live(a) || !live(b) {
+		t.Fatalf("bridged legs read live: a %v b %v, want both", live(a), live(b))
+	}
+	b.SetOutbound(NewLoop(tonePrompt(440, time.Second))) // b no longer hears a's packets
+	if live(a) || !live(b) {
+		t.Errorf("after b's own outbound: a live %v (want false), b live %v (want true)", live(a), live(b))
 	}
 }

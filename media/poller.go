@@ -14,31 +14,49 @@ import (
 	"github.com/pion/rtp"
 )
 
-// poller reads every SIP leg's inbound RTP on one goroutine. The legs' sockets sit in
-// an epoll set of the poller's own (level-triggered); that set's descriptor is handed
-// to Go's network poller, which wakes this goroutine once for whatever batch of
-// packets arrived, not a goroutine per leg per packet. Each ready socket gives one
-// datagram per visit (level triggering reports it again while more are queued), read
-// with a raw non-blocking recvfrom into one shared buffer: no goroutine, stack or read
-// buffer per leg, no extra recvfrom that ends in EAGAIN, and a relayed packet is
-// forwarded the moment its batch is read.
+// poller reads every SIP leg's inbound RTP without a goroutine per leg. The legs'
+// sockets sit in one of two epoll sets of the poller's own (level-triggered):
+//
+//   - live: legs whose packets are relayed to another leg as they come (a bridge of one
+//     codec). Go's network poller watches this set's descriptor and wakes the poller's
+//     goroutine once for whatever batch arrived, so a relayed packet goes out at once.
+//   - ticked: every other leg (IVR, queue, paced bridges). Their packets only feed the
+//     jitter buffer, so the media clock drains this set itself at each millisecond tick:
+//     one epoll_wait for all of them and one recvfrom per packet, no wake-up, no
+//     goroutine switch, no second recvfrom that ends in EAGAIN.
+//
+// Each ready socket gives one datagram per visit (level triggering reports it again
+// while more are queued), read with a raw non-blocking recvfrom into a buffer of the
+// reader's: no goroutine, stack or read buffer per leg.
 type poller struct {
-	epfd int
-	file *os.File
-	rc   syscall.RawConn
-	poll func(uintptr) bool // p.pollOnce, bound once (a method value allocates)
+	epfd   int // the live set
+	tickfd int // the ticked set
+	file   *os.File
+	rc     syscall.RawConn
+	poll   func(uintptr) bool // p.pollOnce, bound once (a method value allocates)
 
 	mu     sync.Mutex
-	legs   map[uint64]*RTPLeg // by registration id (the epoll event's data)
+	legs   map[uint64]*pollEntry // by registration id (the epoll event's data)
 	nextID uint64
 
-	// only the poller goroutine touches these
+	live rxScratch // only the poller's goroutine uses it
+	tick rxScratch // only the clock's goroutine uses it
+
+	done chan struct{}
+}
+
+type pollEntry struct {
+	l    *RTPLeg
+	fd   int
+	live bool // in the live set (else the ticked one)
+}
+
+// rxScratch is one reader's buffers.
+type rxScratch struct {
 	events [64]syscall.EpollEvent // a batch: the clock waits at most for one
 	buf    [1500]byte
 	sa     syscall.RawSockaddrAny
 	h      rtp.Header
-
-	done chan struct{}
 }
 
 func newPoller() (*poller, error) {
@@ -46,8 +64,14 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: epoll: %w", err)
 	}
+	tickfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("media: epoll: %w", err)
+	}
 	if err := syscall.SetNonblock(epfd, true); err != nil {
 		syscall.Close(epfd)
+		syscall.Close(tickfd)
 		return nil, fmt.Errorf("media: epoll: %w", err)
 	}
 	// A non-blocking descriptor given to os.NewFile joins Go's network poller.
@@ -55,39 +79,64 @@ func newPoller() (*poller, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
+		syscall.Close(tickfd)
 		return nil, fmt.Errorf("media: epoll: %w", err)
 	}
-	p := &poller{epfd: epfd, file: f, rc: rc, legs: map[uint64]*RTPLeg{}, done: make(chan struct{})}
+	p := &poller{epfd: epfd, tickfd: tickfd, file: f, rc: rc, legs: map[uint64]*pollEntry{}, done: make(chan struct{})}
 	p.poll = p.pollOnce
 	go p.run()
 	return p, nil
 }
 
-// add starts reading the leg's socket.
-func (p *poller) add(l *RTPLeg, fd int) error {
+func (p *poller) set(live bool) int {
+	if live {
+		return p.epfd
+	}
+	return p.tickfd
+}
+
+// add starts reading the leg's socket, in the live set if it relays already.
+func (p *poller) add(l *RTPLeg, fd int, live bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.nextID++
 	id := p.nextID
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := syscall.EpollCtl(p.set(live), syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("media: epoll add: %w", err)
 	}
-	p.legs[id] = l
+	p.legs[id] = &pollEntry{l: l, fd: fd, live: live}
 	l.pollID = id
 	return nil
 }
 
-// remove stops reading the leg's socket. A batch already read may still hold the leg:
-// the caller then waits for the leg's rxMu before it closes the socket.
-func (p *poller) remove(l *RTPLeg, fd int) {
+// setLive moves a leg between the sets: live while its packets are relayed.
+func (p *poller) setLive(l *RTPLeg, live bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.legs[l.pollID]; !ok {
+	e, ok := p.legs[l.pollID]
+	if !ok || e.live == live {
+		return
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(uint32(l.pollID)), Pad: int32(uint32(l.pollID >> 32))}
+	if err := syscall.EpollCtl(p.set(live), syscall.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		return // stays where it is: still read, a tick later at worst
+	}
+	_ = syscall.EpollCtl(p.set(e.live), syscall.EPOLL_CTL_DEL, e.fd, nil)
+	e.live = live
+}
+
+// remove stops reading the leg's socket. A batch already read may still hold the leg:
+// the caller then waits for the leg's rxMu before it closes the socket.
+func (p *poller) remove(l *RTPLeg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.legs[l.pollID]
+	if !ok {
 		return
 	}
 	delete(p.legs, l.pollID)
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = syscall.EpollCtl(p.set(e.live), syscall.EPOLL_CTL_DEL, e.fd, nil)
 }
 
 func (p *poller) run() {
@@ -105,32 +154,51 @@ func (p *poller) run() {
 	}
 }
 
-// pollOnce handles what is ready now; false (nothing ready) parks the goroutine until
-// the epoll set becomes readable.
+// pollOnce handles what is ready now in the live set; false (nothing ready) parks the
+// goroutine until the set becomes readable.
 func (p *poller) pollOnce(uintptr) bool {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(p.epfd),
-		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
-	if errno != 0 {
-		return errno != syscall.EAGAIN // EINTR: try again at once
+	n, ok := p.batch(p.epfd, &p.live)
+	if !ok {
+		return true // EINTR: try again at once
 	}
-	if n == 0 {
-		return false
-	}
-	for i := range p.events[:n] {
-		ev := &p.events[i]
-		id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-		p.mu.Lock()
-		l := p.legs[id]
-		p.mu.Unlock()
-		if l != nil {
-			p.serve(l)
+	return n > 0
+}
+
+// drainTicked reads what the ticked legs received since the last tick; the clock calls
+// it at each tick, before the frames go out.
+func (p *poller) drainTicked() {
+	for {
+		n, ok := p.batch(p.tickfd, &p.tick)
+		if ok && n < len(p.tick.events) {
+			return
 		}
 	}
-	return true
+}
+
+// batch waits for nothing: it takes the ready events of one set and serves each leg
+// once. ok is false on EINTR.
+func (p *poller) batch(epfd int, s *rxScratch) (n int, ok bool) {
+	r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno != syscall.EINTR
+	}
+	n = int(r)
+	for i := range s.events[:n] {
+		ev := &s.events[i]
+		id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+		p.mu.Lock()
+		e := p.legs[id]
+		p.mu.Unlock()
+		if e != nil {
+			p.serve(e.l, s)
+		}
+	}
+	return n, true
 }
 
 // serve reads one datagram of the leg's and hands it to the leg.
-func (p *poller) serve(l *RTPLeg) {
+func (p *poller) serve(l *RTPLeg, s *rxScratch) {
 	l.rxMu.Lock()
 	defer l.rxMu.Unlock()
 	defer func() {
@@ -144,16 +212,17 @@ func (p *poller) serve(l *RTPLeg) {
 	if u.fd < 0 {
 		return
 	}
-	n, from, ok := recvFrom(u.fd, p.buf[:], &p.sa)
+	n, from, ok := recvFrom(u.fd, s.buf[:], &s.sa)
 	if !ok {
 		return
 	}
-	l.receive(p.buf[:n], from, time.Now(), &p.h)
+	l.receive(s.buf[:n], from, time.Now(), &s.h)
 }
 
 func (p *poller) close() {
 	p.file.Close() // ends run's Read
 	<-p.done
+	syscall.Close(p.tickfd)
 }
 
 // recvFrom reads one datagram without blocking; false when none is waiting (or on a

@@ -117,7 +117,7 @@ type RTPLeg struct {
 	udp   *udpTransport // nil for other transports
 	local netip.AddrPort
 	pacer *pacer
-	poll  *poller // reads a UDP leg's packets; nil for other transports
+	poll  atomic.Pointer[poller] // reads a UDP leg's packets; nil for other transports
 	log   *slog.Logger
 
 	// signalled parameters, swapped whole on (re-)negotiation
@@ -296,11 +296,14 @@ func (l *RTPLeg) Start() error {
 	var pl *poller
 	l.pacer, pl = l.e.pickPacer()
 	if l.udp != nil {
-		if err := pl.add(l, l.udp.fd); err != nil {
+		if err := pl.add(l, l.udp.fd, l.relayTo.Load() != nil); err != nil {
 			l.started.Store(false)
 			return err
 		}
-		l.poll = pl
+		l.poll.Store(pl)
+		if l.relayTo.Load() != nil { // a relay began meanwhile
+			pl.setLive(l, true)
+		}
 		close(l.readDone) // no read goroutine
 	} else {
 		go l.readLoop()
@@ -395,13 +398,24 @@ func (l *RTPLeg) Relay(from *RTPLeg) {
 	l.sendMu.Unlock()
 	l.relayFrom.Store(from)
 	from.relayTo.Store(l)
+	from.setLive(true)
+}
+
+// setLive has the poller read the leg's packets as they come (it relays them) or at the
+// clock's tick (they only feed its jitter buffer).
+func (l *RTPLeg) setLive(live bool) {
+	if pl := l.poll.Load(); pl != nil {
+		pl.setLive(l, live)
+	}
 }
 
 // unrelay stops relaying into l; paced sending (from the outbound source) resumes with a
 // marker bit.
 func (l *RTPLeg) unrelay() {
 	if f := l.relayFrom.Swap(nil); f != nil {
-		f.relayTo.CompareAndSwap(l, nil)
+		if f.relayTo.CompareAndSwap(l, nil) {
+			f.setLive(false)
+		}
 		l.resume.Store(true)
 	}
 }
@@ -422,8 +436,8 @@ func (l *RTPLeg) Close() error {
 			l.e.m.legs.Dec()
 		}
 		if u := l.udp; u != nil {
-			if l.poll != nil {
-				l.poll.remove(l, u.fd)
+			if pl := l.poll.Load(); pl != nil {
+				pl.remove(l)
 			}
 			// A packet the poller is handling finishes first; the clock and a relay
 			// sending into this leg hold sendMu.
