@@ -263,6 +263,9 @@ func (r *run) talkSoftphone(a acd.Assignment, leg AgentLeg) afterTalk {
 			third.leg.SetOutbound(mixOf(c.Leg.Inbound(), agentVoice()))
 		}
 	}
+	// reconnect routes through the monitor, so a supervisor's whisper or barge and the
+	// agent's hold, mute or three-way call never fight over who hears what.
+	reconnect := func() { r.s.mon.reroute(c.ID, third == nil && !held && !muted, connect) }
 	var res afterTalk
 	agentLeft, gone := false, false
 	var thirdDone <-chan struct{}
@@ -288,13 +291,13 @@ loop:
 			if p != nil {
 				third, thirdDone = p, p.leg.Done()
 				rec.event("conference", p.name)
-				connect()
+				reconnect()
 			}
 		case <-thirdDone:
 			rec.event("conference_ended", third.name)
 			third.stop()
 			third, thirdDone = nil, nil
-			connect()
+			reconnect()
 		case d := <-leg.Digits():
 			if !relayed || d.Source != media.DigitRFC4733 { // relayed RFC 4733 keys are already on their way
 				if err := c.Leg.SendDTMF(string(d.Key), 100*time.Millisecond); err != nil {
@@ -306,10 +309,10 @@ loop:
 			switch ctl.Action {
 			case "hold", "unhold":
 				held = ctl.Action == "hold"
-				connect()
+				reconnect()
 			case "mute", "unmute":
 				muted = ctl.Action == "mute"
-				connect()
+				reconnect()
 			case "transfer":
 				rec.event("agent_transfer", ctl.Queue+ctl.Destination)
 				res = afterTalk{requeue: ctl.Queue != "", queue: ctl.Queue, dest: ctl.Destination, why: "transfer"}
