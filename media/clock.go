@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,10 +49,11 @@ type pacer struct {
 	log   *slog.Logger
 
 	lateness prometheus.Observer
+	realtime bool // run on a thread of its own at SCHED_FIFO priority (EngineConfig.Realtime)
 }
 
-func newPacer(log *slog.Logger, lateness prometheus.Observer, poll *poller) (*pacer, error) {
-	p := &pacer{poll: poll, stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness}
+func newPacer(log *slog.Logger, lateness prometheus.Observer, poll *poller, realtime bool) (*pacer, error) {
+	p := &pacer{poll: poll, stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness, realtime: realtime}
 	for i := range p.slots {
 		p.slots[i].Store(&[]ticker{})
 	}
@@ -115,8 +117,29 @@ func (p *pacer) remove(t ticker, start time.Time) {
 	s.Store(&next)
 }
 
+// realtimePriority is the clock threads' SCHED_FIFO priority: above every normal thread,
+// below the kernel's own real-time threads (50 for interrupts on PREEMPT_RT).
+const realtimePriority = 10
+
+// goRealtime locks the clock's goroutine to its thread and makes that thread SCHED_FIFO,
+// so that the kernel runs it the moment its timer fires, ahead of the process's other
+// threads (a system call's kernel work, a thread coming back from disk I/O) that share
+// its core. Without the privilege (CAP_SYS_NICE) it logs once and runs as before.
+func (p *pacer) goRealtime() {
+	runtime.LockOSThread()
+	param := struct{ prio int32 }{realtimePriority}
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, 0, 1 /* SCHED_FIFO */, uintptr(unsafe.Pointer(&param)))
+	if errno != 0 {
+		runtime.UnlockOSThread()
+		p.log.Warn("media clock: no real-time priority (needs CAP_SYS_NICE); running as a normal thread", "error", errno.Error())
+	}
+}
+
 func (p *pacer) run() {
 	defer close(p.done)
+	if p.realtime {
+		p.goRealtime()
+	}
 	last := time.Now().UnixMilli()
 	for {
 		select {

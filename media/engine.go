@@ -33,8 +33,11 @@ type EngineConfig struct {
 	Pacers int
 	// RTCPInterval is how often each leg sends a sender/receiver report (default 5 s).
 	RTCPInterval time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// Realtime runs each media clock on a thread of its own at SCHED_FIFO priority (needs
+	// CAP_SYS_NICE; without it the clocks run as normal threads and a warning is logged).
+	Realtime   bool
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Engine owns the RTP port range, the shared media clocks and the media metrics.
@@ -95,7 +98,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, err
 		}
 		e.pollers = append(e.pollers, pl)
-		pc, err := newPacer(e.log, m.lateness, pl)
+		pc, err := newPacer(e.log, m.lateness, pl, cfg.Realtime)
 		if err != nil {
 			e.Close()
 			return nil, err

@@ -1,8 +1,12 @@
 package media
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,3 +117,60 @@ func peerPair(t *testing.T) (rtpConn, rtcpConn *net.UDPConn) {
 	t.Fatal("no free port pair in 43000-43999")
 	return nil, nil
 }
+
+// With Realtime the clock runs on a SCHED_FIFO thread where the process may (root or
+// CAP_SYS_NICE), or says why not; either way it keeps pacing.
+func TestRealtimeClock(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(b)
+	}), nil))
+	e, err := NewEngine(EngineConfig{PortMin: 42000, PortMax: 42999, Pacers: 1, Realtime: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	peer, _ := peerPair(t)
+	leg, err := e.NewRTPLeg(RTPLegOptions{ID: "rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	leg.Configure(Remote{Addr: addrOf(peer), Codec: PCMU, Send: true, Recv: true})
+	if err := leg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for i := 0; i < 10; i++ {
+		_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	fifo := false
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 38 && f[38] == "1" { // policy (field 41): 1 = SCHED_FIFO
+			fifo = true
+		}
+	}
+	mu.Lock()
+	warned := strings.Contains(logs.String(), "no real-time priority")
+	mu.Unlock()
+	t.Logf("SCHED_FIFO thread: %v, warning: %v", fifo, warned)
+	if fifo == warned {
+		t.Errorf("a SCHED_FIFO thread: %v; the warning logged: %v — want exactly one", fifo, warned)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -97,6 +97,7 @@ type MediaConfig struct {
 	RTPPorts     string   `yaml:"rtp_ports"`
 	JitterBuffer Duration `yaml:"jitter_buffer"`
 	SocketBuffer int      `yaml:"socket_buffer"`
+	Realtime     bool     `yaml:"realtime"`
 	PromptsDir   string   `yaml:"prompts_dir"`
 }
 

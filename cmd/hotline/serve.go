@@ -243,7 +243,7 @@ func start(cfg Config, logOut io.Writer, hooks ...startHooks) (a *app, err error
 	lo, hi, _ := ParsePortRange(cfg.Media.RTPPorts)
 	a.engine, err = media.NewEngine(media.EngineConfig{
 		BindIP: netip.MustParseAddr(cfg.Media.Bind), PortMin: lo, PortMax: hi,
-		JitterDelay: cfg.Media.JitterBuffer.D(), SocketBuffer: cfg.Media.SocketBuffer,
+		JitterDelay: cfg.Media.JitterBuffer.D(), SocketBuffer: cfg.Media.SocketBuffer, Realtime: cfg.Media.Realtime,
 		Logger: a.log, Registerer: a.reg,
 	})
 	if err != nil {
