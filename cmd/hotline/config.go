@@ -22,6 +22,7 @@ type Config struct {
 	DB           string            `yaml:"db"`
 	NodeID       int               `yaml:"node_id"`
 	LogLevel     string            `yaml:"log_level"`
+	TimeZone     string            `yaml:"time_zone"`
 	DrainTimeout Duration          `yaml:"drain_timeout"`
 	SIP          SIPConfig         `yaml:"sip"`
 	Media        MediaConfig       `yaml:"media"`
@@ -137,6 +138,7 @@ func Defaults() Config {
 	return Config{
 		DataDir:      "./hotline-data",
 		LogLevel:     "info",
+		TimeZone:     "Asia/Shanghai",
 		DrainTimeout: Duration(30 * time.Second),
 		SIP: SIPConfig{
 			Listen: "127.0.0.1:5060", Codecs: []string{"PCMU", "PCMA"},
@@ -221,6 +223,9 @@ func (c *Config) Validate(file string) error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" {
+		bad("time_zone", "%q is not an IANA time zone such as Asia/Shanghai", c.TimeZone)
 	}
 	if c.DrainTimeout < 0 {
 		bad("drain_timeout", "must not be negative")

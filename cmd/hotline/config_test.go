@@ -152,3 +152,17 @@ func TestDeployConfigsValid(t *testing.T) {
 		}
 	}
 }
+
+// A time zone that is not an IANA name is refused, naming the field.
+func TestConfigTimeZone(t *testing.T) {
+	c := Defaults()
+	c.TimeZone = "China/Beijing"
+	err := c.Validate("x.yaml")
+	if err == nil || !strings.Contains(err.Error(), "time_zone") || !strings.Contains(err.Error(), "x.yaml") {
+		t.Fatalf("bad time zone: %v", err)
+	}
+	c.TimeZone = "Asia/Urumqi"
+	if err := c.Validate("x.yaml"); err != nil {
+		t.Fatalf("a real zone refused: %v", err)
+	}
+}

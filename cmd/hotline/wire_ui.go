@@ -6,9 +6,10 @@ package main
 
 import (
 	"sort"
+	"time"
+	_ "time/tzdata" // time_zone works on hosts without a zoneinfo database
 
 	"github.com/hotline-12345/hotline/agentdesk"
-	"github.com/hotline-12345/hotline/cases"
 )
 
 func init() { deskWirings = append(deskWirings, wireUI) }
@@ -25,16 +26,15 @@ func wireUI(a *app, desk *agentdesk.Server) error {
 		}
 	}
 	sort.Strings(dests)
-	ui := &agentdesk.UI{
-		// The case calendar, deadlines and reports are in China time (cases.ChinaTime);
-		// the pages show every time in the same zone.
-		TimeZone: "Asia/Shanghai",
-		Queues:   queues, Destinations: dests,
+	loc, err := time.LoadLocation(a.cfg.TimeZone) // validated with the configuration
+	if err != nil {
+		return err
 	}
+	ui := &agentdesk.UI{TimeZone: a.cfg.TimeZone, Queues: queues, Destinations: dests}
 	if err := ui.Register(desk); err != nil {
 		return err
 	}
-	wb := &agentdesk.Wallboard{ACD: a.acd, Calls: a.calls, Location: cases.ChinaTime, Logger: a.log}
+	wb := &agentdesk.Wallboard{ACD: a.acd, Calls: a.calls, Location: loc, Logger: a.log}
 	desk.MountWallboard(wb)
 	a.closers = append(a.closers, wb.Close)
 	return nil
