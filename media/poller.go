@@ -47,7 +47,7 @@ type poller struct {
 
 type pollEntry struct {
 	l    *RTPLeg
-	fd   int
+	fd   int  // the leg's socket, kept here: the leg's own copy changes at close under its locks
 	live bool // in the live set (else the ticked one)
 }
 
@@ -88,6 +88,16 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
+// readable is the epoll registration of a leg's socket; its data is the leg's id.
+func readable(id uint64) syscall.EpollEvent {
+	return syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+}
+
+// registration is the leg id an event carries (see readable).
+func registration(ev *syscall.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
 func (p *poller) set(live bool) int {
 	if live {
 		return p.epfd
@@ -101,7 +111,7 @@ func (p *poller) add(l *RTPLeg, fd int, live bool) error {
 	defer p.mu.Unlock()
 	p.nextID++
 	id := p.nextID
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	ev := readable(id)
 	if err := syscall.EpollCtl(p.set(live), syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("media: epoll add: %w", err)
 	}
@@ -118,7 +128,7 @@ func (p *poller) setLive(l *RTPLeg, live bool) {
 	if !ok || e.live == live {
 		return
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(uint32(l.pollID)), Pad: int32(uint32(l.pollID >> 32))}
+	ev := readable(l.pollID)
 	if err := syscall.EpollCtl(p.set(live), syscall.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
 		return // stays where it is: still read, a tick later at worst
 	}
@@ -185,10 +195,8 @@ func (p *poller) batch(epfd int, s *rxScratch) (n int, ok bool) {
 	}
 	n = int(r)
 	for i := range s.events[:n] {
-		ev := &s.events[i]
-		id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 		p.mu.Lock()
-		e := p.legs[id]
+		e := p.legs[registration(&s.events[i])]
 		p.mu.Unlock()
 		if e != nil {
 			p.serve(e.l, s)
