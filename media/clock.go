@@ -35,7 +35,7 @@ const slotCount = int(FrameDuration / time.Millisecond)
 // idle (a 0.3 ms sleep lasts 1 ms), which would put up to a millisecond of jitter on
 // every frame; the kernel's high-resolution timer wakes the poller within microseconds.
 type pacer struct {
-	poll   *poller // its ticked legs are read at each tick, after the frames go out
+	poll   *poller // its ticked legs are read at each tick, before frames go out
 	tick   *os.File
 	tickRC syscall.RawConn
 	wait   func(uintptr) bool // p.readTick, bound once
@@ -86,27 +86,7 @@ func (p *pacer) readTick(fd uintptr) bool {
 	return errno != syscall.EAGAIN
 }
 
-// drainBudget is how far into its millisecond a tick may go on reading packets.
-const drainBudget = 800 * time.Microsecond
-
 func slotOf(t time.Time) int { return int(t.UnixMilli() % int64(slotCount)) }
-
-// place picks the start of a leg that begins at now: the next millisecond boundary
-// whose slot carries the fewest legs, the earliest of those (at most one frame
-// away). Taking the slot of the moment instead clusters legs: SIP work queued
-// behind a long tick runs just after it, so the legs it starts join the very slot
-// that made the tick long, which then grows longer still; at 1,000 calls some slots
-// held 150 legs and others 7, and their ticks ran over a millisecond.
-func (p *pacer) place(now time.Time) time.Time {
-	ms := now.UnixMilli()
-	best, bestN := int64(0), -1
-	for k := int64(1); k <= int64(slotCount); k++ {
-		if n := len(*p.slots[(ms+k)%int64(slotCount)].Load()); bestN < 0 || n < bestN {
-			best, bestN = k, n
-		}
-	}
-	return time.UnixMilli(ms + best)
-}
 
 func (p *pacer) add(t ticker, start time.Time) {
 	p.mu.Lock()
@@ -173,6 +153,9 @@ func (p *pacer) run() {
 		if nowMs-from >= int64(slotCount) { // stalled a whole frame: visit every slot once
 			from = nowMs - int64(slotCount) + 1
 		}
+		if p.poll != nil && p.count.Load() > 0 {
+			p.poll.drainTicked()
+		}
 		for m := from; m <= nowMs; m++ {
 			legs := *p.slots[m%int64(slotCount)].Load()
 			if len(legs) == 0 {
@@ -184,11 +167,6 @@ func (p *pacer) run() {
 			for _, l := range legs {
 				l.tick(now)
 			}
-		}
-		// Then what the ticked legs received: after the sends, so that a burst of
-		// arrivals (a peer that sends for many calls at once) never delays a frame.
-		if p.poll != nil && p.count.Load() > 0 {
-			p.poll.drainTicked(time.UnixMilli(nowMs).Add(drainBudget).UnixNano())
 		}
 		last = nowMs
 		if p.count.Load() == 0 { // idle: no need to wake every millisecond

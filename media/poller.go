@@ -175,14 +175,11 @@ func (p *poller) pollOnce(uintptr) bool {
 }
 
 // drainTicked reads what the ticked legs received since the last tick; the clock calls
-// it at each tick, after the frames go out. It stops at until even with packets left
-// (a burst from a peer that sends for many calls at once): they wait in their
-// sockets for the next tick, whose frames must not wait for them. The sets are
-// level-triggered and epoll hands out ready legs in turn, so none is starved.
-func (p *poller) drainTicked(until int64) {
+// it at each tick, before the frames go out.
+func (p *poller) drainTicked() {
 	for {
 		n, ok := p.batch(p.tickfd, &p.tick)
-		if ok && n < len(p.tick.events) || time.Now().UnixNano() > until {
+		if ok && n < len(p.tick.events) {
 			return
 		}
 	}

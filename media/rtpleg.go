@@ -290,12 +290,11 @@ func (l *RTPLeg) Start() error {
 	if l.started.Swap(true) {
 		return nil
 	}
-	now := time.Now()
+	l.start = time.Now()
+	l.nextRTCP = l.start.Add(l.e.cfg.RTCPInterval)
+	l.lastRx.Store(l.start.UnixNano())
 	var pl *poller
 	l.pacer, pl = l.e.pickPacer()
-	l.start = l.pacer.place(now) // the first frame goes out then, within 20 ms
-	l.nextRTCP = l.start.Add(l.e.cfg.RTCPInterval)
-	l.lastRx.Store(now.UnixNano())
 	if l.udp != nil {
 		if err := pl.add(l, l.udp.fd, l.relayTo.Load() != nil); err != nil {
 			l.started.Store(false)
@@ -496,11 +495,7 @@ func (l *RTPLeg) tick(now time.Time) {
 	// due in, up to a millisecond before the exact instant: count a frame due within the
 	// coming millisecond, or it would wait a whole frame and go out in a pair with the
 	// next one (gaps of 0 and 40 ms instead of 20).
-	since := now.Sub(l.start)
-	if since < -time.Millisecond {
-		return // started in this slot's tick while it ran: the first frame is a frame away
-	}
-	due := int64((since+time.Millisecond)/FrameDuration) + 1
+	due := int64((now.Sub(l.start)+time.Millisecond)/FrameDuration) + 1
 	n := due - l.frames
 	if n <= 0 {
 		return
