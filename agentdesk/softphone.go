@@ -207,6 +207,7 @@ type session struct {
 	call     *CallLeg // ringing or accepted
 	offered  time.Time
 	timer    *time.Timer // connect timeout, then resume grace
+	byeWait  *time.Timer // the media closed: waiting for the page's bye (mediaClosed)
 }
 
 // spMsg is every signalling message, both ways.
@@ -633,10 +634,10 @@ func (s *Softphones) offer(k *spSocket, offerSDP string) error {
 		case webrtc.PeerConnectionStateFailed:
 			s.goEnd(sess, ReasonICEFailed)
 		case webrtc.PeerConnectionStateClosed:
-			s.goEnd(sess, ReasonMediaClosed)
+			s.mediaClosed(sess)
 		}
 	})
-	tr.onDead = func() { s.goEnd(sess, ReasonMediaClosed) }
+	tr.onDead = func() { s.mediaClosed(sess) }
 	go func() { // RTCP from the browser must be read for the report interceptor to see it
 		defer s.wg.Done()
 		buf := make([]byte, 1500)
@@ -660,6 +661,29 @@ func (s *Softphones) offer(k *spSocket, offerSDP string) error {
 		s.connected(sess)
 	}
 	return nil
+}
+
+// byeGrace is how long a session whose browser closed its media waits, while the
+// page's socket is still there, for the page's own word (a "bye" or the socket
+// closing) before it ends as media-closed.
+const byeGrace = 500 * time.Millisecond
+
+// mediaClosed ends a session whose browser closed its side of the media. A page that
+// ends the shift sends "bye" and closes its peer connection at once, and the DTLS
+// close can overtake the bye: with the socket attached, the end waits byeGrace so
+// that the reason given is the page's.
+func (s *Softphones) mediaClosed(sess *session) {
+	s.mu.Lock()
+	if sess.gone || s.closed || sess.sock == nil || sess.byeWait != nil {
+		wait := sess.byeWait != nil
+		s.mu.Unlock()
+		if !wait {
+			s.goEnd(sess, ReasonMediaClosed)
+		}
+		return
+	}
+	sess.byeWait = time.AfterFunc(byeGrace, func() { s.goEnd(sess, ReasonMediaClosed) })
+	s.mu.Unlock()
 }
 
 func (s *Softphones) goEnd(sess *session, reason string) {
@@ -708,6 +732,9 @@ func (s *Softphones) endSession(sess *session, reason string, tellPage bool) {
 		return
 	}
 	sess.gone = true
+	if sess.byeWait != nil {
+		sess.byeWait.Stop()
+	}
 	if sess.replaced {
 		reason = ReasonReplaced
 	}
