@@ -674,16 +674,15 @@ const byeGrace = 500 * time.Millisecond
 // that the reason given is the page's.
 func (s *Softphones) mediaClosed(sess *session) {
 	s.mu.Lock()
-	if sess.gone || s.closed || sess.sock == nil || sess.byeWait != nil {
-		wait := sess.byeWait != nil
-		s.mu.Unlock()
-		if !wait {
-			s.goEnd(sess, ReasonMediaClosed)
-		}
-		return
+	waiting := sess.byeWait != nil
+	wait := !waiting && sess.sock != nil && !sess.gone && !s.closed
+	if wait {
+		sess.byeWait = time.AfterFunc(byeGrace, func() { s.goEnd(sess, ReasonMediaClosed) })
 	}
-	sess.byeWait = time.AfterFunc(byeGrace, func() { s.goEnd(sess, ReasonMediaClosed) })
 	s.mu.Unlock()
+	if !waiting && !wait {
+		s.goEnd(sess, ReasonMediaClosed)
+	}
 }
 
 func (s *Softphones) goEnd(sess *session, reason string) {

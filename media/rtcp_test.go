@@ -17,21 +17,7 @@ import (
 // SSRC, counts and a reception report of the peer's stream, and an SDES with the CNAME;
 // a receiver report the peer sends back sets the loss it reports about our stream.
 func TestLegSendsAndReadsRTCP(t *testing.T) {
-	e, err := NewEngine(EngineConfig{PortMin: 42000, PortMax: 42999, Pacers: 1, RTCPInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	peer, peerRTCP := peerPair(t)
-	leg, err := e.NewRTPLeg(RTPLegOptions{ID: "rtcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leg.Close()
-	leg.Configure(Remote{Addr: addrOf(peer), Codec: PCMU, Send: true, Recv: true})
-	if err := leg.Start(); err != nil {
-		t.Fatal(err)
-	}
+	leg, peer, peerRTCP := startedLeg(t, EngineConfig{RTCPInterval: 100 * time.Millisecond})
 	for i := 0; i < 20; i++ { // the peer talks, so the report has a block about it
 		if _, err := peer.WriteToUDPAddrPort(rtpPacket(0, uint16(100+i), uint32(i*FrameSamples), 0xabcd, make([]byte, FrameSamples)), leg.LocalAddr()); err != nil {
 			t.Fatal(err)
@@ -99,6 +85,29 @@ func TestSenderReportAllocatesNothing(t *testing.T) {
 	}
 }
 
+// startedLeg starts a PCMU leg on an engine of cfg (one pacer, ports 42000-42999)
+// talking to a far end's RTP port and the RTCP port above it; all closed at the end.
+func startedLeg(t *testing.T, cfg EngineConfig) (leg *RTPLeg, peer, peerRTCP *net.UDPConn) {
+	t.Helper()
+	cfg.PortMin, cfg.PortMax, cfg.Pacers = 42000, 42999, 1
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	peer, peerRTCP = peerPair(t)
+	leg, err = e.NewRTPLeg(RTPLegOptions{ID: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leg.Close() })
+	leg.Configure(Remote{Addr: addrOf(peer), Codec: PCMU, Send: true, Recv: true})
+	if err := leg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return leg, peer, peerRTCP
+}
+
 // peerPair binds a far end's RTP port and the RTCP port above it.
 func peerPair(t *testing.T) (rtpConn, rtcpConn *net.UDPConn) {
 	for port := 43000; port < 44000; port += 2 {
@@ -128,21 +137,7 @@ func TestRealtimeClock(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(b)
 	}), nil))
-	e, err := NewEngine(EngineConfig{PortMin: 42000, PortMax: 42999, Pacers: 1, Realtime: true, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	peer, _ := peerPair(t)
-	leg, err := e.NewRTPLeg(RTPLegOptions{ID: "rt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leg.Close()
-	leg.Configure(Remote{Addr: addrOf(peer), Codec: PCMU, Send: true, Recv: true})
-	if err := leg.Start(); err != nil {
-		t.Fatal(err)
-	}
+	_, peer, _ := startedLeg(t, EngineConfig{Realtime: true, Logger: log})
 	buf := make([]byte, 1500)
 	for i := 0; i < 10; i++ {
 		_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
