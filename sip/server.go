@@ -164,17 +164,37 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// listenBoth binds UDP on addr, then TCP on the port UDP got. With port 0 the UDP port
+// the kernel picks may be taken for TCP (another listener, or an outgoing connection's
+// local port), so it picks again a few times before giving up.
+func listenBoth(addr string) (net.PacketConn, net.Listener, netip.AddrPort, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	for i := 1; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, netip.AddrPort{}, fmt.Errorf("sip: listen udp %s: %w", addr, err)
+		}
+		ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		ln, err := net.Listen("tcp", ap.String())
+		if err == nil {
+			return pc, ln, ap, nil
+		}
+		pc.Close()
+		if i >= tries {
+			return nil, nil, netip.AddrPort{}, fmt.Errorf("sip: listen tcp %s: %w", ap, err)
+		}
+	}
+}
+
 // Listen binds UDP and TCP on addr (host:port; port 0 picks one, the same for both).
 func (s *Server) Listen(addr string) (netip.AddrPort, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, ap, err := listenBoth(addr)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("sip: listen udp %s: %w", addr, err)
-	}
-	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := net.Listen("tcp", ap.String())
-	if err != nil {
-		pc.Close()
-		return netip.AddrPort{}, fmt.Errorf("sip: listen tcp %s: %w", ap, err)
+		return netip.AddrPort{}, err
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		_ = uc.SetReadBuffer(4 << 20)
