@@ -80,3 +80,20 @@ func BenchmarkOpenForCallSQLite(b *testing.B) {
 		}
 	}
 }
+
+// A call's event on its open case: the write a call in progress makes most.
+func BenchmarkAppendEventSQLite(b *testing.B) {
+	b.ReportAllocs()
+	s := benchSQLite(b)
+	ctx := context.Background()
+	c, err := s.OpenForCall(ctx, CallInfo{CallID: "bench", Caller: "13800138000", Dialled: "12345"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := []Event{{Type: EventIVRPath, Actor: SystemActor.ID, Payload: []byte(`["welcome","menu"]`)}}
+	for b.Loop() {
+		if err := s.AppendEvents(ctx, c.ID, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -86,8 +86,14 @@ func (sqliteDialect) bulkLoad(ctx context.Context, db *sql.DB, cs []Case, evs []
 			return err
 		}
 	}
-	if _, err := insertEvents(ctx, tx, evs); err != nil {
+	est, err := tx.PrepareContext(ctx, insertEventSQL)
+	if err != nil {
 		return err
+	}
+	for i := range evs {
+		if _, err := est.ExecContext(ctx, eventArgs(&evs[i])...); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
