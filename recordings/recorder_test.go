@@ -693,3 +693,66 @@ func TestCloseWhilePaused(t *testing.T) {
 	}
 	r.Resume() // after Close: no effect, no panic
 }
+
+// TestOneWriterForAll: the store's one writer writes every open recording while
+// it is open (not only at Close), keeps writing the others when one closes, stops
+// with the last (goleak in TestMain) and starts again for the next.
+func TestOneWriterForAll(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	start := func(id string) (*Recorder, media.Sink) {
+		r, err := s.Start(id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, r.Left()
+	}
+	size := func(r *Recorder) int64 {
+		st, err := os.Stat(r.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	talk := func(d time.Duration, sinks ...media.Sink) {
+		var buf [media.FrameSamples]byte
+		media.NewToneSource(0.5, 1000).ReadFrame(media.PCMU, buf[:])
+		for range d / media.FrameDuration {
+			for _, sk := range sinks {
+				sk.WriteFrame(media.PCMU, buf[:])
+			}
+			time.Sleep(media.FrameDuration)
+		}
+	}
+	r1, s1 := start("one")
+	r2, s2 := start("two")
+	r3, s3 := start("three")
+	talk(time.Second, s1, s2, s3)
+	var at [3]int64
+	for i, r := range []*Recorder{r1, r2, r3} {
+		if at[i] = size(r); at[i] < headerSize+10*frameBytes {
+			t.Fatalf("%s: %d bytes after 1 s open, want the writer to have written ≥ 200 ms", r.Path(), at[i])
+		}
+	}
+	if _, err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	talk(time.Second, s2, s3)
+	for i, r := range []*Recorder{r2, r3} {
+		if n := size(r); n < at[i+1]+10*frameBytes {
+			t.Fatalf("%s: %d → %d bytes in the second after another closed", r.Path(), at[i+1], n)
+		}
+	}
+	for _, r := range []*Recorder{r2, r3} {
+		if _, err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r4, s4 := start("four")
+	talk(time.Second, s4)
+	if n := size(r4); n < headerSize+10*frameBytes {
+		t.Fatalf("a recording started after the writer stopped: %d bytes after 1 s", n)
+	}
+	if _, err := r4.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
