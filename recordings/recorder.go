@@ -15,8 +15,9 @@
 // # Writing
 //
 // One writer per store, not one per recording: it pumps the open recordings one
-// after another, yielding between them so the media clock is never held up, then
-// runs the shared syncfs. A write to a file is a system call of 10 to 20 µs, long
+// after another, pausing for a millisecond after each 250 µs of work so that the
+// media clock and the relays are never held up for longer, then runs the shared
+// syncfs. A write to a file is a system call of 10 to 20 µs, long
 // enough for the Go runtime's monitor thread (sysmon) to take the processor from
 // it and hand it to another thread, after which the monitor polls every 20 µs for
 // a while. With one goroutine per recording the writes were spread over the whole

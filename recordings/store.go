@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -244,8 +243,14 @@ func (s *Store) detach(r *Recorder) {
 	}
 }
 
-// writer pumps every open recording each pumpEvery, one after the other with a
-// yield between them, then runs the shared syncfs when a flush is due. One goroutine
+// writerSlice and writerBreak pace the writer's round: at most writerSlice of work,
+// then a pause in which the processor polls the network and runs the media clock.
+const (
+	writerSlice = 250 * time.Microsecond
+	writerBreak = time.Millisecond
+)
+
+// writer pumps every open recording each pumpEvery, one after the other in slices, then runs the shared syncfs when a flush is due. One goroutine
 // and one timer for all recordings: the file writes come in one burst per round
 // instead of spread over the round, which on a media server with one processor
 // saves the thread handoffs that writes spread over time cost (see Writing).
@@ -265,12 +270,18 @@ func (s *Store) writer(stop, done chan struct{}) {
 		s.mu.Lock()
 		batch = append(batch[:0], s.recs...)
 		s.mu.Unlock()
+		slice := time.Now()
 		for i, r := range batch {
 			r.pumpShared(s.Now())
 			batch[i] = nil
-			// Let the media clock in between recordings: a round over a thousand
-			// of them is tens of milliseconds of work.
-			runtime.Gosched()
+			// A round over a thousand recordings is tens of milliseconds of work:
+			// step aside every writerSlice. Not runtime.Gosched: that requeues the
+			// writer ahead of the network poller, and the media clock and the relays
+			// (woken through it) would wait for the whole round.
+			if time.Since(slice) >= writerSlice {
+				time.Sleep(writerBreak)
+				slice = time.Now()
+			}
 		}
 		if now := s.Now(); s.syncfs != nil && !s.syncEach.Load() && now.Sub(lastSync) >= s.FlushInterval {
 			lastSync = now
