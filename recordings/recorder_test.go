@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,19 @@ import (
 	"github.com/hotline-12345/hotline/media"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// syncHelperTestEnv makes this test binary a sync helper for TestSyncHelper.
+const syncHelperTestEnv = "RECORDINGS_TEST_SYNC_HELPER"
+
+func TestMain(m *testing.M) {
+	if dir, ok := os.LookupEnv(syncHelperTestEnv); ok {
+		if err := ServeSyncHelper(dir, os.Stdin, os.Stdout); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // fakeClock is a settable clock shared by the sinks and the writer.
 type fakeClock struct {
@@ -754,5 +767,68 @@ func TestOneWriterForAll(t *testing.T) {
 	}
 	if _, err := r4.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The sync helper as hotline runs it: this test binary started again with
+// syncHelperTestEnv set serves ServeSyncHelper (see TestMain).
+func TestSyncHelper(t *testing.T) {
+	start := func(dir string) (*SyncHelper, error) {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), syncHelperTestEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		return StartSyncHelper(cmd)
+	}
+	h, err := start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := h.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("the helper did not exit cleanly when its input closed: %v", err)
+	}
+	if err := h.Sync(); err == nil {
+		t.Fatal("Sync on a closed helper reported success")
+	}
+	if _, err := start(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("a helper for a missing folder started")
+	}
+}
+
+type fakeSyncer struct {
+	calls atomic.Int32
+	err   error
+}
+
+func (f *fakeSyncer) Sync() error { f.calls.Add(1); return f.err }
+
+// The store's shared sync goes through its Syncer; a failing one is logged once and
+// the store syncs in the process from then on.
+func TestStoreSyncer(t *testing.T) {
+	h := &countHandler{}
+	good := &fakeSyncer{}
+	s := &Store{Dir: t.TempDir(), Syncer: good, Log: slog.New(h), manual: true}
+	s.init()
+	for range 3 {
+		if !s.syncOnce() {
+			t.Fatal("sync failed")
+		}
+	}
+	if good.calls.Load() != 3 {
+		t.Fatalf("Syncer called %d times, want 3", good.calls.Load())
+	}
+	bad := &fakeSyncer{err: errors.New("helper gone")}
+	s.Syncer = bad
+	for range 3 {
+		if !s.syncOnce() {
+			t.Fatal("the in-process syncfs after a failed helper failed")
+		}
+	}
+	if bad.calls.Load() != 1 || h.errors.Load() != 1 {
+		t.Fatalf("failed Syncer called %d times, %d error logs; want 1 and 1", bad.calls.Load(), h.errors.Load())
 	}
 }

@@ -42,6 +42,10 @@ type Store struct {
 	// Create opens a new recording file; nil creates it exclusively with mode 0640.
 	// Tests inject a failing writer here.
 	Create func(path string) (File, error)
+	// Syncer, when set, runs the shared sync instead of a syncfs in this process
+	// (hotline's SyncHelper, see there why). If it fails, the store logs that once
+	// and syncs in the process from then on.
+	Syncer Syncer
 	// FlushInterval bounds how much a crash loses; DefaultFlushInterval when zero.
 	FlushInterval time.Duration
 	// RingFrames is the frames (both channels together) that may wait for the
@@ -59,8 +63,10 @@ type Store struct {
 	syncEach atomic.Bool
 	syncfs   func(fd int) error // nil where the system has none
 	recs     []*Recorder        // open recordings the writer pumps
-	wStop    chan struct{}
-	wDone    chan struct{}
+	// syncerFailed: Syncer failed once; only the writer (or a test) syncs.
+	syncerFailed bool
+	wStop        chan struct{}
+	wDone        chan struct{}
 }
 
 type metrics struct {
@@ -304,6 +310,14 @@ func (s *Store) syncOnce() bool {
 }
 
 func (s *Store) syncDir() error {
+	if s.Syncer != nil && !s.syncerFailed {
+		err := s.Syncer.Sync()
+		if err == nil {
+			return nil
+		}
+		s.syncerFailed = true
+		s.Log.Error("recordings: sync helper failed; syncing in this process", "err", err)
+	}
 	d, err := os.Open(s.Dir)
 	if err != nil {
 		return err

@@ -355,3 +355,19 @@ func getPath(t *testing.T, b *browser, path, rng string) (int, []byte, http.Head
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, resp.Header
 }
+
+// The server syncs its recordings through its helper process, which ends with it.
+func TestRecordingsSyncHelper(t *testing.T) {
+	a, logs := startLoggedApp(t, t.TempDir())
+	h := a.syncHelper
+	if h == nil || a.recs.Syncer == nil {
+		t.Fatalf("no sync helper:\n%s", tail(logs.String(), 20))
+	}
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	a.Shutdown(context.Background(), time.Second)
+	if err := h.Sync(); err == nil {
+		t.Fatal("the helper still answers after shutdown")
+	}
+}

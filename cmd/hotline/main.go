@@ -23,6 +23,9 @@ var exampleConfig []byte
 var version = ""
 
 func main() {
+	if dir, ok := os.LookupEnv(syncHelperEnv); ok {
+		os.Exit(serveSyncHelper(dir))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

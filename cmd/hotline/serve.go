@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,6 +53,8 @@ type app struct {
 	// closers are run at shutdown (last added first), after HTTP stops and before the
 	// ACD and the calls close: the features wired in by wire_*.go files add theirs.
 	closers []func()
+	// syncHelper is the child process that runs the recordings' syncfs.
+	syncHelper *recordings.SyncHelper
 }
 
 // Features of the agent desk live in files of their own (wire_*.go), each adding itself
@@ -60,6 +64,31 @@ var (
 	callWirings []func(a *app, cfg *call.Config) error
 	deskWirings []func(a *app, desk *agentdesk.Server) error
 )
+
+// syncHelperEnv names the folder a process started as the recordings' sync helper
+// serves (see recordings.SyncHelper); main checks it before anything else.
+const syncHelperEnv = "HOTLINE_INTERNAL_SYNC_HELPER"
+
+// startSyncHelper runs this executable again as the recordings' sync helper for dir.
+func startSyncHelper(dir string) (*recordings.SyncHelper, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), syncHelperEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	return recordings.StartSyncHelper(cmd)
+}
+
+// serveSyncHelper is main when this process is a sync helper.
+func serveSyncHelper(dir string) int {
+	if err := recordings.ServeSyncHelper(dir, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hotline sync helper:", err)
+		return exitFail
+	}
+	return exitOK
+}
 
 // openRecordings repairs files a crash left and starts the hourly retention sweep.
 func (a *app) openRecordings() error {
@@ -76,6 +105,13 @@ func (a *app) openRecordings() error {
 		a.log.Info("recordings: repaired files left by a crash", "count", n)
 	}
 	a.recs = &recordings.Store{Dir: dir, Log: a.log, Registerer: a.reg}
+	if runtime.GOOS == "linux" {
+		if h, err := startSyncHelper(dir); err != nil {
+			a.log.Warn("recordings: no sync helper; syncing in this process", "error", err)
+		} else {
+			a.syncHelper, a.recs.Syncer = h, h
+		}
+	}
 	if keep := a.cfg.Recordings.Retention.D(); keep > 0 {
 		a.every(time.Hour, func(context.Context) {
 			if n, err := a.recs.Prune(keep); err != nil {
@@ -403,6 +439,9 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 	}
 	if a.engine != nil {
 		a.engine.Close()
+	}
+	if a.syncHelper != nil {
+		_ = a.syncHelper.Close()
 	}
 	if a.stopSweep != nil {
 		a.stopSweep()
