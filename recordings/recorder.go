@@ -17,14 +17,14 @@
 // One writer per store, not one per recording: it pumps the open recordings one
 // after another, pausing for a millisecond after each 250 µs of work so that the
 // media clock and the relays are never held up for longer, then runs the shared
-// syncfs. A write to a file is a system call of 10 to 20 µs, long
-// enough for the Go runtime's monitor thread (sysmon) to take the processor from
-// it and hand it to another thread, after which the monitor polls every 20 µs for
-// a while. With one goroutine per recording the writes were spread over the whole
-// 400 ms and kept the monitor polling and threads switching all the time: at 200
-// recorded calls on one processor, perf put the monitor at 8 % of the server's
-// samples (0.4 % unrecorded), and B5 measured +35 % of the unrecorded CPU (2.05 %
-// of a core per 100 calls). Written in one burst per round, +9.6 % (0.65 %).
+// syncfs. A write to a file is a system call of 10 to 20 µs, long enough for the
+// Go runtime's monitor thread (sysmon) to take the processor from it and hand it
+// to another thread, after which the monitor polls every 20 µs for a while. With
+// one goroutine per recording the writes were spread over the whole 400 ms and
+// kept the monitor polling and threads switching all the time: at 200 recorded
+// calls on one processor, perf put the monitor at 8 % of the server's samples
+// (0.4 % unrecorded), and B5 measured +35 % of the unrecorded CPU (2.05 % of a
+// core per 100 calls); written in one burst per round, +8 to +10 % (0.5 to 0.65 %).
 //
 // # Alignment
 //
@@ -55,7 +55,9 @@
 // ext4 (measured: 1,000 calls would spend 40 to 95 % of a core on it), so on
 // Linux the store instead runs one syncfs(2) of the recordings' filesystem per
 // interval while any recording is open, which flushes every recording's data and
-// header together. Each recording is still fsynced when it closes, and if syncfs
+// header together (hotline runs it in a helper process, see SyncHelper: a syncfs
+// blocks for milliseconds, and in the process it would hold up the media clock).
+// Each recording is still fsynced when it closes, and if syncfs
 // fails (or on other systems, or with an injected Create) each recorder fsyncs
 // its own file at each interval, so a failing disk is pinned on the recordings it
 // hurts.

@@ -256,10 +256,11 @@ const (
 	writerBreak = time.Millisecond
 )
 
-// writer pumps every open recording each pumpEvery, one after the other in slices, then runs the shared syncfs when a flush is due. One goroutine
-// and one timer for all recordings: the file writes come in one burst per round
-// instead of spread over the round, which on a media server with one processor
-// saves the thread handoffs that writes spread over time cost (see Writing).
+// writer pumps every open recording each pumpEvery, one after the other in slices,
+// then runs the shared syncfs when a flush is due. One goroutine and one timer for
+// all recordings: the file writes come in one burst per round instead of spread
+// over it, which on a media server with one processor saves the thread handoffs
+// that writes spread over time cost (see Writing in the package doc).
 func (s *Store) writer(stop, done chan struct{}) {
 	defer close(done)
 	every := min(pumpEvery, s.FlushInterval)
