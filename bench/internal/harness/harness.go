@@ -391,9 +391,11 @@ func (h *Hotline) Stop() {
 	h.log.Close()
 }
 
-// RaiseUDPBuffers sets net.core.{r,w}mem_max to 4 MiB when allowed (BENCHMARKS.md).
+// RaiseUDPBuffers sets net.core.{r,w}mem_max to 4 MiB when allowed (BENCHMARKS.md),
+// and the defaults too: SIPp does not size its media sockets, so its -rtp_echo
+// socket (every agent's audio in B4) would otherwise drop bursts at 208 KiB.
 func RaiseUDPBuffers() {
-	for _, k := range []string{"rmem_max", "wmem_max"} {
+	for _, k := range []string{"rmem_max", "wmem_max", "rmem_default", "wmem_default"} {
 		_ = os.WriteFile("/proc/sys/net/core/"+k, []byte("4194304"), 0o644)
 	}
 }
