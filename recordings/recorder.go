@@ -57,10 +57,12 @@
 // interval while any recording is open, which flushes every recording's data and
 // header together (hotline runs it in a helper process, see SyncHelper: a syncfs
 // blocks for milliseconds, and in the process it would hold up the media clock).
-// Each recording is still fsynced when it closes, and if syncfs
+// A recording that closes is made durable by the next syncfs, at most one
+// interval later (the last one to close waits for a final syncfs), not by an fsync
+// of its own: that too would block on the disk on the call's goroutine. If syncfs
 // fails (or on other systems, or with an injected Create) each recorder fsyncs
-// its own file at each interval, so a failing disk is pinned on the recordings it
-// hurts.
+// its own file at each interval and at close, so a failing disk is pinned on the
+// recordings it hurts.
 //
 // # Pause
 //
@@ -308,7 +310,8 @@ func (r *Recorder) Paused() bool { return r.paused.Load() }
 // Failed reports whether the recording stopped on a write error; the call goes on.
 func (r *Recorder) Failed() bool { return r.failed.Load() }
 
-// Close writes what is left, fixes the header, syncs and closes the file. Taps may
+// Close writes what is left, fixes the header and closes the file, which the store's
+// next shared sync makes durable (see Durability; the last one waits for it). Taps may
 // be removed before or after; frames after Close are ignored. It returns the error
 // that made the recording fail, if any, with the Info of what was kept.
 func (r *Recorder) Close() (Info, error) {
@@ -371,7 +374,7 @@ func (r *Recorder) pump(now time.Time, final bool) {
 	r.commit(upto)
 	if final || now.Sub(r.lastFlush) >= r.flushEvery {
 		r.lastFlush = now
-		r.flush(final)
+		r.flush()
 		r.forget(int64(now.Sub(r.t0)))
 	}
 }
@@ -486,9 +489,10 @@ func (r *Recorder) commit(upto int64) {
 }
 
 // flush makes the header true to what was written and, when this recorder syncs
-// its own file (see Store.syncEach) or the recording ends, makes it durable. In
-// the shared mode the store's syncfs does that for every recording at once.
-func (r *Recorder) flush(final bool) {
+// its own file (see Store.syncEach), makes it durable. In the shared mode the
+// store's syncfs does that for every recording at once, a closed one's last
+// writes included (see Durability).
+func (r *Recorder) flush() {
 	if d := r.dropped.Load(); d > r.reported {
 		r.m.dropped.Add(float64(d - r.reported))
 		r.reported = d
@@ -501,7 +505,7 @@ func (r *Recorder) flush(final bool) {
 		r.fail(err)
 		return
 	}
-	if !final && !r.syncEach.Load() {
+	if !r.syncEach.Load() {
 		return
 	}
 	if err := r.file.Sync(); err != nil {

@@ -271,6 +271,10 @@ func (s *Store) writer(stop, done chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			// The last recording has closed: make its last writes durable.
+			if s.syncfs != nil && !s.syncEach.Load() {
+				s.syncOnce()
+			}
 			return
 		case <-t.C:
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ type countingFile struct {
 
 func (f *countingFile) Sync() error { f.syncs++; return nil }
 
-// TestSharedSync: with syncfs, recorders do not fsync per flush (only at Close);
+// TestSharedSync: with syncfs, recorders do not fsync per flush;
 // when syncfs fails, every recorder falls back to its own fsync.
 func TestSharedSync(t *testing.T) {
 	clk := newFakeClock()
@@ -295,5 +296,45 @@ func TestSharedSync(t *testing.T) {
 	}
 	if h.errors.Load() != 1 {
 		t.Errorf("%d error logs, want 1", h.errors.Load())
+	}
+}
+
+// TestCloseLeavesSyncToStore: in the shared mode a closing recording does not fsync
+// on the caller's goroutine; the store's writer runs a syncfs after the last one.
+func TestCloseLeavesSyncToStore(t *testing.T) {
+	var syncs atomic.Int32
+	files := make(chan *countingFile, 2)
+	s := &Store{Dir: t.TempDir(), FlushInterval: time.Hour}
+	s.syncfs = func(int) error { syncs.Add(1); return nil }
+	s.Create = func(string) (File, error) {
+		f := &countingFile{}
+		files <- f
+		return f, nil
+	}
+	a, err := s.Start("a", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Start("b", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Fatalf("%d syncfs while a recording is still open and no flush is due", n)
+	}
+	if _, err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 1 {
+		t.Fatalf("%d syncfs after the last recording closed, want 1", n)
+	}
+	close(files)
+	for f := range files {
+		if f.syncs != 0 {
+			t.Errorf("a recording fsynced its own file %d times", f.syncs)
+		}
 	}
 }
