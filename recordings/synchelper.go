@@ -33,7 +33,7 @@ type SyncHelper struct {
 }
 
 // StartSyncHelper starts cmd, which must run ServeSyncHelper on its standard input
-// and output (hotline runs itself as `hotline sync-helper DIR`).
+// and output (hotline runs itself with HOTLINE_INTERNAL_SYNC_HELPER=DIR).
 func StartSyncHelper(cmd *exec.Cmd) (*SyncHelper, error) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
