@@ -95,25 +95,37 @@ func queuesSnapshot(t *testing.T, a *app) acd.Snapshot {
 
 func agentStatus(t *testing.T, a *app, id string) acd.AgentStatus {
 	t.Helper()
-	for _, ag := range queuesSnapshot(t, a).Agents {
-		if ag.ID == id {
-			return ag
-		}
+	st, ok := listedAgent(t, a, id)
+	if !ok {
+		t.Fatalf("agent %s not on /api/queues", id)
 	}
-	t.Fatalf("agent %s not on /api/queues", id)
-	return acd.AgentStatus{}
+	return st
 }
 
-// waitAgent waits until the agent's status on /api/queues satisfies ok.
+func listedAgent(t *testing.T, a *app, id string) (acd.AgentStatus, bool) {
+	t.Helper()
+	for _, ag := range queuesSnapshot(t, a).Agents {
+		if ag.ID == id {
+			return ag, true
+		}
+	}
+	return acd.AgentStatus{}, false
+}
+
+// waitAgent waits until the agent's status on /api/queues satisfies ok; an agent not
+// listed yet (a softphone whose sign-in is still on its way) is waited for too.
 func waitAgent(t *testing.T, a *app, id string, within time.Duration, what string, ok func(acd.AgentStatus) bool) acd.AgentStatus {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		st := agentStatus(t, a, id)
-		if ok(st) {
+		st, listed := listedAgent(t, a, id)
+		if listed && ok(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
+			if !listed {
+				t.Fatalf("agent %s: want %s within %v; not on /api/queues", id, what, within)
+			}
 			t.Fatalf("agent %s: want %s within %v; last %v (reason %q, misses %d)", id, what, within, st.State, st.Reason, st.Misses)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -194,19 +194,26 @@ func StartSIPp(t testing.TB, o SIPpOpts) *SIPp {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	s, err := StartSIPpProcess(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop() })
-	// A UAS is useful only once it listens: wait for its SIP port (or its exit).
-	if strings.HasPrefix(filepath.Base(o.Scenario), "uas") {
-		if err := s.waitListening(10 * time.Second); err != nil {
-			res, _ := s.Wait()
-			t.Fatalf("testkit: sipp did not start: %v\n%s", err, res.Output)
+	for try := 1; ; try++ {
+		s, err := StartSIPpProcess(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { s.Stop() })
+		// A UAS is useful only once it listens: wait for its SIP port (or its exit).
+		if strings.HasPrefix(filepath.Base(o.Scenario), "uas") {
+			if err := s.waitListening(10 * time.Second); err != nil {
+				res, _ := s.Wait()
+				// The free port we picked can be taken before SIPp binds it (by another
+				// test's process): pick again.
+				if try < 3 && strings.Contains(res.Output, "Unable to bind") {
+					continue
+				}
+				t.Fatalf("testkit: sipp did not start: %v\n%s", err, res.Output)
+			}
+		}
+		return s
 	}
-	return s
 }
 
 // StartSIPpProcess starts SIPp without a testing.TB (for benchmark programs).
