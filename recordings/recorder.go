@@ -24,7 +24,8 @@
 // kept the monitor polling and threads switching all the time: at 200 recorded
 // calls on one processor, perf put the monitor at 8 % of the server's samples
 // (0.4 % unrecorded), and B5 measured +35 % of the unrecorded CPU (2.05 % of a
-// core per 100 calls); written in one burst per round, +8 to +10 % (0.5 to 0.65 %).
+// core per 100 calls); written in one burst per round, +13 to +27 % per run, +18.5 %
+// pooled over twelve on/off pairs (about 1.2 %; bench/RESULTS-b3-b6.md).
 //
 // # Alignment
 //

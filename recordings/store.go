@@ -272,7 +272,7 @@ func (s *Store) writer(stop, done chan struct{}) {
 		select {
 		case <-stop:
 			// The last recording has closed: make its last writes durable.
-			if s.syncfs != nil && !s.syncEach.Load() {
+			if s.sharedSync() {
 				s.syncOnce()
 			}
 			return
@@ -294,12 +294,16 @@ func (s *Store) writer(stop, done chan struct{}) {
 				slice = time.Now()
 			}
 		}
-		if now := s.Now(); s.syncfs != nil && !s.syncEach.Load() && now.Sub(lastSync) >= s.FlushInterval {
+		if now := s.Now(); s.sharedSync() && now.Sub(lastSync) >= s.FlushInterval {
 			lastSync = now
 			s.syncOnce()
 		}
 	}
 }
+
+// sharedSync reports whether the writer's syncfs makes the recordings durable (rather
+// than each recorder's own fsync).
+func (s *Store) sharedSync() bool { return s.syncfs != nil && !s.syncEach.Load() }
 
 // syncOnce runs one syncfs of Dir's filesystem. On failure it switches every
 // recorder to its own fsync, which tells which recordings the failing disk hurts,
