@@ -30,7 +30,16 @@ func main() {
 	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
 	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
 	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
+	echoServer := flag.String("paced-echo-server", "", "internal: the minimal echo server of the paced B0 floor, with this many sockets")
+	echoClient := flag.String("paced-echo", "", "internal: measure the paced B0 floor (streams,window) and print it as JSON")
 	flag.Parse()
+	if ok, err := harness.PacedEchoMain("-paced-echo-server", *echoServer, "-paced-echo", *echoClient); ok {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "b4:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *floorOnly {
 		f, err := harness.MeasureFloor(100000, 3)
 		if err != nil {
@@ -72,6 +81,17 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	if err != nil {
 		return err
 	}
+	// The paced floor of each step: a minimal Go echo answering as many 20 ms streams
+	// as the step's calls have legs, before the server starts.
+	paced := map[int]harness.PacedEcho{}
+	for _, n := range ns {
+		p, err := harness.MeasurePacedEchoPinned("-paced-echo", 2*n, 8*time.Second)
+		if err != nil {
+			return err
+		}
+		paced[n] = p
+		fmt.Printf("paced floor for %d bridged: %s\n", n, p)
+	}
 	loadStart := kit.LoadAvg()
 	s, err := bridge.Start(ctx, root, dir, maxN+50, jitter)
 	if err != nil {
@@ -84,7 +104,9 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			"%d agents with static contacts all on one SIPp UAS with -rtp_echo; SIPp callers (rtp_stream, 10 s of speech as 20 ms PCMU) "+
 			"ramp at %v calls/s; both SIPp on core 1. Every bridged call is also recorded (stereo WAV, as shipped). A %v window per step: "+
 			"server CPU from /proc/PID/stat ÷ RTP packets hotline sent (hotline_rtp_packets_sent_total: each one a forwarded packet, "+
-			"a receive and a send) = CPU µs per forwarded packet, ÷ 2 × the B0 per-operation floor (%.2f µs, measured in this run) = the ratio. "+
+			"a receive and a send) = CPU µs per forwarded packet, ÷ 2 × the B0 per-operation floor (%.2f µs, measured in this run) = the ratio; "+
+			"also ÷ the paced B0 floor: a minimal Go echo (a goroutine per socket reading and sending back) on core 0 answering as many 20 ms streams "+
+			"as the step has legs, sent from another process on core 1, measured in this run before the server starts. "+
 			"Added latency: a probe call whose caller media is our UDP socket sends one tagged PCMU packet per 20 ms; each comes back "+
 			"caller→hotline→agent echo→hotline→caller (two bridge passes); minus a direct round trip to the same SIPp echo, sent side by side. "+
 			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
@@ -114,6 +136,11 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		}
 		r.Add("B4", load, "CPU per forwarded packet ÷ floor", fmt.Sprintf("%.2f µs ÷ (2 × %.2f µs) = %.2f (server %.0f %% of a core)",
 			res.USPerForwarded, floor.PacketOpUS, ratio, res.CPUPct), "≤ 2")
+		if p, ok := paced[n]; ok && p.USPerPkt > 0 {
+			r.Add("B4", load, "CPU per forwarded packet ÷ paced floor (minimal Go echo, same streams)", fmt.Sprintf("%.2f µs ÷ %.2f µs = %.2f (echo %.0f %% of a core at %.0f packets/s)",
+				res.USPerForwarded, p.USPerPkt, res.USPerForwarded/p.USPerPkt, p.CPUPct, p.PPS), "≤ 2")
+			fmt.Fprintf(&r.Detail, "paced B0 floor for %d bridged: %s\n", n, p)
+		}
 		r.Add("B4", load, "added latency p50 / p99 (2 bridge passes)", fmt.Sprintf("%.2f ms / %.2f ms", ms(addP50), ms(addP99)), "p99 ≤ 1 ms idle, ≤ 2 ms at 80 % knee")
 		r.Add("B4", load, "loss: probe / at hotline (lost+dropped)", fmt.Sprintf("%.2f %% / %.3f %%", probeLoss, serverLoss), "0")
 		r.Add("B4", load, "failed calls", fmt.Sprintf("%d of %d (up %d)", res.Failed, res.Created, res.Up), "0")

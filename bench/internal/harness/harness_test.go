@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -91,5 +93,57 @@ func TestMetricsParse(t *testing.T) {
 	}
 	if m["hotline_rtp_packets_sent_total"] != 12 || m["hotline_calls_active"] != 7 {
 		t.Fatalf("parsed %v", m)
+	}
+}
+
+func TestServeMinimalEcho(t *testing.T) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ServeMinimalEcho(3, inR, outW) }()
+	rd := bufio.NewReader(outR)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := strings.Split(strings.TrimSpace(line), ",")
+	if len(ports) != 3 {
+		t.Fatalf("ports %q", line)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, p := range ports {
+		dst, err := net.ResolveUDPAddr("udp4", "127.0.0.1:"+p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WriteToUDP([]byte("tone-"+p), dst); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:n]) != "tone-"+p || from.Port != dst.Port {
+			t.Fatalf("echo from %v: %q", from, buf[:n])
+		}
+	}
+	fmt.Fprintln(inW)
+	l, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var us, echoed int64
+	if _, err := fmt.Sscan(l, &us, &echoed); err != nil || us <= 0 || echoed != 3 {
+		t.Fatalf("server line %q (want CPU µs and 3 echoed): %v", l, err)
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
