@@ -7,10 +7,15 @@
 // # Real time
 //
 // Sinks run on the media clock and never block, allocate or touch the disk: a
-// frame is stamped with its arrival time and copied into a preallocated lock-free
-// ring; the store's one writer goroutine drains every recorder's ring every 400 ms,
-// decodes, lays the frames out in time and writes. When the writer falls behind and
-// a ring is full, frames are dropped and counted, never waited for.
+// frame is stamped with its arrival time and, when nobody holds the recorder (a
+// TryLock), decoded straight into its slot of the in-memory layout; otherwise (the
+// writer is writing this recording, or the layout is full) it is copied into a
+// preallocated lock-free ring, which whoever next holds the recorder drains first.
+// The store's one writer goroutine writes every recording's finished slots every
+// 750 ms. When the writer falls behind and the layout (1.28 s) and the ring (2.56 s)
+// are full, frames are dropped and counted, never waited for. (Every frame went
+// through the ring before: copying it into a cell last touched seconds ago cost
+// more than decoding it, 2.8 % of the server's samples at 200 recorded calls.)
 //
 // # Writing
 //
@@ -20,7 +25,7 @@
 // syncfs. A write to a file is a system call of 10 to 20 µs, long enough for the
 // Go runtime's monitor thread (sysmon) to take the processor from it and hand it
 // to another thread, after which the monitor polls every 20 µs for a while. With
-// one goroutine per recording the writes were spread over the whole 400 ms and
+// one goroutine per recording the writes were spread over the whole pump interval and
 // kept the monitor polling and threads switching all the time: at 200 recorded
 // calls on one processor, perf put the monitor at 8 % of the server's samples
 // (0.4 % unrecorded), and B5 measured +35 % of the unrecorded CPU (2.05 % of a
@@ -37,20 +42,22 @@
 // when a stream's next slot drifts more than three slots (60 ms) from the slot its
 // arrival time falls in — after a hold, a pause, a leg that went away or a new leg
 // with another phase — it is re-anchored at its arrival slot. A slot that no stream
-// of a side filled is silence, and slots are written only once they are 160 ms in
+// of a side filled is silence, and slots are written only once they are 120 ms in
 // the past, so a side that stops or starts never shifts the other: both channels
 // always share one clock. Two streams on one side at once (a transfer's overlap,
 // a conference) are mixed.
 //
 // # Durability
 //
-// A slot is written (to the page cache) at most 560 ms after its time: the 160 ms
-// commit lag plus one 400 ms pump, which is all a crash of the process can lose.
-// (A write costs about 11 µs of CPU whether it carries 6 or 13 KB, so pumping less
-// often is cheaper; 400 ms keeps the bound below.)
-// Every FlushInterval (400 ms by default) the header's sizes are rewritten and the
-// data made durable, so a power loss or kernel crash loses under a second; Repair
-// makes what is left valid at the next start.
+// A slot is written (to the page cache) at most 870 ms after its time: the 120 ms
+// commit lag plus one 750 ms pump, which is all a crash of the process can lose.
+// (A write costs about 11 µs of CPU whether it carries 6 or 24 KB, so pumping less
+// often is cheaper; 750 ms keeps the bound under a second.) Each pump round ends
+// with the data made durable (FlushInterval, one pump by default), so a power loss
+// or kernel crash loses about a second at most. The header's sizes are rewritten
+// every 3 s (headerEvery) for whoever plays a recording still in progress, and at
+// the end; they are not needed for safety: Repair makes a file left by a crash
+// valid at the next start from its length.
 //
 // Durable how: an fsync per recording per interval costs about 170 µs of CPU on
 // ext4 (measured: 1,000 calls would spend 40 to 95 % of a core on it), so on
@@ -89,9 +96,10 @@ import (
 const (
 	frameNs      = int64(media.FrameDuration)
 	jitterSlots  = 3  // the media clock catches up at most three frames at once
-	commitLag    = 8  // slots kept open for frames still on their way (> jitterSlots)
+	commitLag    = 6  // slots kept open for frames still on their way (> jitterSlots)
 	stagingSlots = 64 // slots laid out in memory before they are written: 1.28 s
-	pumpEvery    = 400 * time.Millisecond
+	pumpEvery    = 750 * time.Millisecond
+	headerEvery  = 3 * time.Second // the header's sizes, for readers of a recording in progress
 	streamIdle   = 2 * time.Second // a stream silent this long is forgotten
 	maxStreams   = 16              // streams remembered per recorder; more are rare
 )
@@ -241,6 +249,7 @@ type Recorder struct {
 	dataLen   int64
 	hdr       [headerSize]byte
 	lastFlush time.Time
+	lastHdr   time.Time
 	dirSynced bool
 	syncEach  *atomic.Bool // the store's: fsync this file at each flush
 	reported  int64        // part of dropped already added to the counter
@@ -277,9 +286,38 @@ func (r *Recorder) push(s *sink, c media.Codec, p []byte) {
 		return
 	}
 	at := int64(r.now().Sub(r.t0))
+	// Most of the time nobody else holds the layout: lay the frame out now, behind
+	// whatever waits in the ring, and skip the ring's copy (a cold one: each cell is
+	// reused every 2.56 s). The writer holds it while it writes, another producer
+	// for a moment: then the ring, which never waits.
+	if r.pumpMu.TryLock() {
+		placed := r.placeNow(at, s.id, s.side, c, p)
+		r.pumpMu.Unlock()
+		if placed {
+			return
+		}
+	}
 	if !r.q.push(at, s.id, s.side, c, p) {
 		r.dropped.Add(1)
 	}
+}
+
+// placeNow lays out, in order, the frames waiting in the ring and then this one, as
+// far as they fit in the staging slots: making room would mean a write, which is the
+// writer's. It reports whether this frame was placed; the caller holds pumpMu.
+// Frames of one stream keep their order: a stream's producer pushes into the ring only
+// while this one is busy or full, and its next frame here comes after those.
+func (r *Recorder) placeNow(at int64, id uint32, sd side, c media.Codec, p []byte) bool {
+	if r.failed.Load() {
+		return false
+	}
+	for cl := r.q.front(); cl != nil; cl = r.q.front() {
+		if !r.place(cl.at, cl.stream, cl.side, cl.codec, cl.data[:cl.n], false) {
+			return false
+		}
+		r.q.release(cl)
+	}
+	return r.place(at, id, sd, c, p, false)
 }
 
 // Pause stops recording (privacy: a card number, an ID number) until Resume; the
@@ -363,7 +401,7 @@ func (r *Recorder) pump(now time.Time, final bool) {
 		if r.failed.Load() {
 			r.dropped.Add(1)
 		} else {
-			r.place(cl)
+			r.place(cl.at, cl.stream, cl.side, cl.codec, cl.data[:cl.n], true)
 		}
 		r.q.release(cl)
 	}
@@ -375,46 +413,52 @@ func (r *Recorder) pump(now time.Time, final bool) {
 	r.commit(upto)
 	if final || now.Sub(r.lastFlush) >= r.flushEvery {
 		r.lastFlush = now
-		r.flush()
+		r.flush(now, final)
 		r.forget(int64(now.Sub(r.t0)))
 	}
 }
 
 // place lays one frame out at its stream's slot (see Alignment in the package doc).
-func (r *Recorder) place(cl *cell) {
-	at := max(cl.at, 0)
+// A slot past the staging area needs the oldest slots written first: with write
+// false (a producer, see placeNow) place leaves such a frame alone and reports false.
+func (r *Recorder) place(at int64, id uint32, sd side, c media.Codec, data []byte, write bool) bool {
+	at = max(at, 0)
 	w := at / frameNs
-	st := r.stream(cl.stream, w)
-	if st.next < w-jitterSlots || st.next > w+jitterSlots {
-		st.next = w
-	}
+	st := r.stream(id, w)
 	slot := st.next
-	st.next++
+	if slot < w-jitterSlots || slot > w+jitterSlots {
+		slot = w
+	}
+	if !write && slot >= r.base+stagingSlots {
+		return false
+	}
+	st.next = slot + 1
 	st.last = at
 	if slot < r.base {
 		r.dropped.Add(1) // its slot is already on disk
-		return
+		return true
 	}
 	if slot >= r.base+stagingSlots {
 		r.commit(slot - stagingSlots + 1)
 		if r.failed.Load() {
 			r.dropped.Add(1)
-			return
+			return true
 		}
 	}
-	n := int(min(cl.n, media.FrameSamples))
-	media.DecodeFrame(cl.codec, r.pcm[:n], cl.data[:n])
+	n := min(len(data), media.FrameSamples)
+	media.DecodeFrame(c, r.pcm[:n], data[:n])
 	clear(r.pcm[n:])
 	i := slot % stagingSlots
 	frame := (*[frameBytes]byte)(r.staging[i*frameBytes:])
-	mix := r.has[i][cl.side]
-	r.has[i][cl.side] = true
-	if cl.side == right {
+	mix := r.has[i][sd]
+	r.has[i][sd] = true
+	if sd == right {
 		putChannel((*[frameBytes - 2]byte)(frame[2:]), &r.pcm, mix)
 	} else {
 		putChannel((*[frameBytes - 2]byte)(frame[:]), &r.pcm, mix)
 	}
 	r.maxSlot = max(r.maxSlot, slot)
+	return true
 }
 
 // putChannel writes pcm into every other sample of an interleaved frame, adding
@@ -489,11 +533,12 @@ func (r *Recorder) commit(upto int64) {
 	}
 }
 
-// flush makes the header true to what was written and, when this recorder syncs
-// its own file (see Store.syncEach), makes it durable. In the shared mode the
-// store's syncfs does that for every recording at once, a closed one's last
-// writes included (see Durability).
-func (r *Recorder) flush() {
+// flush makes the header true to what was written (at the end, every headerEvery
+// for readers of a recording in progress, and each time when this recorder syncs its
+// own file) and, when this recorder syncs its own file (see Store.syncEach), makes
+// it durable. In the shared mode the store's syncfs does that for every recording
+// at once, a closed one's last writes included (see Durability).
+func (r *Recorder) flush(now time.Time, final bool) {
 	if d := r.dropped.Load(); d > r.reported {
 		r.m.dropped.Add(float64(d - r.reported))
 		r.reported = d
@@ -501,12 +546,16 @@ func (r *Recorder) flush() {
 	if r.failed.Load() {
 		return
 	}
-	putHeader(&r.hdr, uint32(r.dataLen), channels)
-	if _, err := r.file.WriteAt(r.hdr[:], 0); err != nil {
-		r.fail(err)
-		return
+	syncEach := r.syncEach.Load()
+	if final || syncEach || now.Sub(r.lastHdr) >= headerEvery {
+		r.lastHdr = now
+		putHeader(&r.hdr, uint32(r.dataLen), channels)
+		if _, err := r.file.WriteAt(r.hdr[:], 0); err != nil {
+			r.fail(err)
+			return
+		}
 	}
-	if !r.syncEach.Load() {
+	if !syncEach {
 		return
 	}
 	if err := r.file.Sync(); err != nil {

@@ -409,9 +409,11 @@ func TestRingFullDrops(t *testing.T) {
 	}
 	var buf [media.FrameSamples]byte
 	sk := r.Left()
+	r.pumpMu.Lock() // the writer is stuck in a write: frames can only queue
 	for range 20 {
 		sk.WriteFrame(media.PCMU, buf[:])
 	}
+	r.pumpMu.Unlock()
 	clk.Advance(time.Second)
 	info, err := r.Close()
 	if err != nil {
@@ -422,6 +424,83 @@ func TestRingFullDrops(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(s.m.dropped); got != 12 {
 		t.Fatalf("recording_frames_dropped_total %v, want 12", got)
+	}
+}
+
+// TestWriterNeverComes: a writer that does not run at all (not just one busy in a
+// write) leaves the producers laying frames out until the staging slots are full,
+// then queueing in the ring; only what fits in neither is dropped.
+func TestWriterNeverComes(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	s.RingFrames = 8
+	r, err := s.Start("stuck", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 3*time.Second)
+	const kept = stagingSlots + 8
+	for k := range int64(kept + 5) {
+		clk.Set(time.Duration(k) * media.FrameDuration)
+		f.frame(k)
+	}
+	if got := r.dropped.Load(); got != 5 {
+		t.Fatalf("dropped %d, want 5", got)
+	}
+	clk.Set(3 * time.Second)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Dropped != 5 {
+		t.Fatalf("info %+v, want 5 dropped", info)
+	}
+	l, _ := readChannels(t, info.Path)
+	for k := range kept + 5 {
+		level := media.ToneLevel(frameOf(l, k), 1000)
+		if k < kept && level < -15 || k >= kept && level > -40 {
+			t.Fatalf("frame %d: tone at %.0f dB (kept: the first %d)", k, level, kept)
+		}
+	}
+}
+
+// TestQueuedFramesKeepTheirPlace: frames that queued in the ring while the writer held
+// the recorder come out before the ones laid out directly after it let go.
+func TestQueuedFramesKeepTheirPlace(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("order", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(r.Left(), media.PCMU, 0, 500, 0, time.Second)
+	for _, k := range []int64{3, 14} {
+		f.marks[k] = true
+	}
+	for k := int64(0); k < 20; k++ {
+		if k == 0 {
+			r.pumpMu.Lock()
+		}
+		if k == 10 {
+			if r.q.front() == nil {
+				t.Fatal("frames 0-9 did not queue while the writer held the recorder")
+			}
+			r.pumpMu.Unlock()
+		}
+		clk.Set(time.Duration(k) * media.FrameDuration)
+		f.frame(k)
+	}
+	if r.q.front() != nil {
+		t.Fatal("the ring still holds frames after a direct placement")
+	}
+	clk.Set(time.Second)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := readChannels(t, info.Path)
+	if m := markers(l); !equalInts(m, []int{3, 14}) {
+		t.Fatalf("markers %v, want [3 14]", m)
 	}
 }
 
@@ -621,10 +700,12 @@ func TestHeaderIsKeptCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, 3*time.Second)
-	run(r, clk, 3*time.Second, nil, nil, f)
-	// Without Close, the header (rewritten at each flush) must vouch for all but the
-	// last second; the file may hold more, which Repair recovers after a crash.
+	const d = 7 * time.Second
+	f := newFeeder(r.Left(), media.PCMU, 0, 1000, 0, d)
+	run(r, clk, d, nil, nil, f)
+	// Without Close, the header (rewritten every headerEvery) must vouch for all but
+	// the last headerEvery and a second; the file may hold more, which Repair
+	// recovers after a crash.
 	b, err := os.ReadFile(r.Path())
 	if err != nil {
 		t.Fatal(err)
@@ -633,8 +714,11 @@ func TestHeaderIsKeptCurrent(t *testing.T) {
 	if int64(data) > int64(len(b)-headerSize) || data%frameBytes != 0 {
 		t.Fatalf("header says %d data bytes, file has %d", data, len(b)-headerSize)
 	}
-	if behind := 3*time.Second - time.Duration(int64(data)/frameBytes*frameNs); behind > time.Second {
-		t.Fatalf("durable audio is %v behind", behind)
+	if behind := d - time.Duration(int64(data)/frameBytes*frameNs); behind > headerEvery+time.Second {
+		t.Fatalf("the header is %v behind", behind)
+	}
+	if written := time.Duration(int64(len(b)-headerSize) / frameBytes * frameNs); d-written > time.Second {
+		t.Fatalf("the file holds %v of %v", written, d)
 	}
 	if _, err := r.Close(); err != nil {
 		t.Fatal(err)

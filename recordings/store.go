@@ -18,9 +18,10 @@ import (
 
 // Defaults for the zero Store fields.
 const (
-	// DefaultFlushInterval keeps what a power loss can lose (the flush interval
-	// plus the 160 ms commit lag and one 400 ms pump) under a second.
-	DefaultFlushInterval = 400 * time.Millisecond
+	// DefaultFlushInterval is one pump: each round of the writer ends with the
+	// shared sync, so what a power loss can lose (the 120 ms commit lag, one 750 ms
+	// pump and the sync itself) stays under about a second.
+	DefaultFlushInterval = pumpEvery
 	// DefaultRingFrames is 2.56 s of both channels: room for a slow fsync.
 	DefaultRingFrames = 256
 	maxCallIDLen      = 128
@@ -198,7 +199,7 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 		return nil, err
 	}
 	r.t0 = s.Now()
-	r.lastFlush = r.t0
+	r.lastFlush, r.lastHdr = r.t0, r.t0
 	s.mu.Lock()
 	s.active[path] = struct{}{}
 	s.mu.Unlock()

@@ -207,7 +207,7 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	}
 	uasMedia := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.UAS.MediaPort))
 
-	cpu0, _ := harness.ProcCPU(s.H.Pid())
+	cpu0, _ := harness.ProcTreeCPU(s.H.Pid())
 	l0, _ := harness.ProcCPU(load.Pid())
 	u0, _ := harness.ProcCPU(s.UAS.Pid())
 	drops0, _ := harness.ProcUDPDrops(s.H.Pid())
@@ -221,7 +221,7 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	}
 	time.Sleep(window)
 	elapsed := time.Since(t0)
-	cpu1, _ := harness.ProcCPU(s.H.Pid())
+	cpu1, _ := harness.ProcTreeCPU(s.H.Pid())
 	l1, _ := harness.ProcCPU(load.Pid())
 	u1, _ := harness.ProcCPU(s.UAS.Pid())
 	drops1, _ := harness.ProcUDPDrops(s.H.Pid())

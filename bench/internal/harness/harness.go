@@ -55,6 +55,46 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
+// ProcTreeCPU is ProcCPU of a process plus that of its children (hotline's sync helper:
+// work the server hands to another process is still the server's cost).
+func ProcTreeCPU(pid int) (time.Duration, error) {
+	total, err := ProcCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		if procParent(child) == pid {
+			if c, err := ProcCPU(child); err == nil {
+				total += c
+			}
+		}
+	}
+	return total, nil
+}
+
+// procParent is a process's parent pid (field 4 of /proc/PID/stat), 0 if unknown.
+func procParent(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
 // ProcRSS is a process's resident set (VmRSS) in bytes.
 func ProcRSS(pid int) (int64, error) {
 	return procStatusKB(pid, "VmRSS:")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,24 @@ func TestProcReaders(t *testing.T) {
 	rss, err := ProcRSS(os.Getpid())
 	if err != nil || rss < 1<<20 {
 		t.Fatalf("rss %d err %v", rss, err)
+	}
+	// A child that burns CPU counts in its parent's tree.
+	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 5")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	if got := procParent(child.Process.Pid); got != os.Getpid() {
+		t.Fatalf("parent of the child: %d, want %d", got, os.Getpid())
+	}
+	var childCPU time.Duration
+	for deadline := time.Now().Add(5 * time.Second); childCPU < 30*time.Millisecond && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		childCPU, _ = ProcCPU(child.Process.Pid)
+	}
+	own, _ := ProcCPU(os.Getpid())
+	tree, err := ProcTreeCPU(os.Getpid())
+	if err != nil || tree < own+childCPU {
+		t.Fatalf("tree %v (own %v, child %v) err %v", tree, own, childCPU, err)
 	}
 	if UDPRcvbufErrors() < 0 {
 		t.Fatal("no Udp RcvbufErrors in /proc/net/snmp")
