@@ -1,5 +1,5 @@
 // Package recordings owns call recording: one stereo WAV per call (the caller on
-// the left channel, the agent or any other party on the right, 8 kHz PCM16), fed by
+// the left channel, the agent or any other party on the right, 8 kHz A-law), fed by
 // media taps, written incrementally so that a crash loses at most about a second,
 // the storage layout under the data folder, retention, crash repair, and reading
 // recordings back (whole, by range, or split into the two voices).
@@ -91,6 +91,7 @@ import (
 	"time"
 
 	"github.com/hotline-12345/hotline/media"
+	"github.com/zaf/g711"
 )
 
 const (
@@ -245,7 +246,6 @@ type Recorder struct {
 	maxSlot   int64 // last slot that received audio
 	staging   []byte
 	has       [stagingSlots][2]bool
-	pcm       [media.FrameSamples]int16
 	dataLen   int64
 	hdr       [headerSize]byte
 	lastFlush time.Time
@@ -445,38 +445,65 @@ func (r *Recorder) place(at int64, id uint32, sd side, c media.Codec, data []byt
 			return true
 		}
 	}
-	n := min(len(data), media.FrameSamples)
-	media.DecodeFrame(c, r.pcm[:n], data[:n])
-	clear(r.pcm[n:])
+	var src [media.FrameSamples]byte
+	n := copy(src[:], data)
+	for j := n; j < len(src); j++ {
+		src[j] = silenceOf(c) // a short frame ends in silence
+	}
 	i := slot % stagingSlots
 	frame := (*[frameBytes]byte)(r.staging[i*frameBytes:])
 	mix := r.has[i][sd]
 	r.has[i][sd] = true
-	if sd == right {
-		putChannel((*[frameBytes - 2]byte)(frame[2:]), &r.pcm, mix)
-	} else {
-		putChannel((*[frameBytes - 2]byte)(frame[:]), &r.pcm, mix)
+	dst := (*[frameBytes - 1]byte)(frame[sd:])
+	switch {
+	case mix:
+		mixChannel(dst, c, &src)
+	case c == media.PCMA:
+		putChannel(dst, &src, &identity)
+	default:
+		putChannel(dst, &src, &ulawToAlaw)
 	}
 	r.maxSlot = max(r.maxSlot, slot)
 	return true
 }
 
-// putChannel writes pcm into every other sample of an interleaved frame, adding
-// with saturation when mix is set. The fixed-size arrays let the compiler drop the
-// bounds checks: this loop is most of the recorder's CPU.
-func putChannel(dst *[frameBytes - 2]byte, pcm *[media.FrameSamples]int16, mix bool) {
-	if mix {
-		for j, v := range pcm {
-			k := j * blockAlign
-			sum := int32(int16(uint16(dst[k])|uint16(dst[k+1])<<8)) + int32(v)
-			v = int16(min(max(sum, -32768), 32767))
-			dst[k], dst[k+1] = byte(v), byte(uint16(v)>>8)
-		}
-		return
+// silenceOf is the byte of a zero sample in c.
+func silenceOf(c media.Codec) byte {
+	if c == media.PCMA {
+		return silence
 	}
+	return 0xFF
+}
+
+// The file's samples are A-law: an A-law frame is copied, a μ-law one converted
+// through G.711's own table.
+var identity, ulawToAlaw [256]byte
+
+func init() {
+	for b := range 256 {
+		identity[b] = byte(b)
+		ulawToAlaw[b] = g711.Ulaw2AlawFrame(byte(b))
+	}
+}
+
+// putChannel writes a frame into every other byte of an interleaved stereo frame
+// (dst starts at the channel's first byte), through table. The fixed-size arrays
+// let the compiler drop the bounds checks: this loop is most of a tap's CPU.
+func putChannel(dst *[frameBytes - 1]byte, src *[media.FrameSamples]byte, table *[256]byte) {
+	for j, b := range src {
+		dst[j*blockAlign] = table[b]
+	}
+}
+
+// mixChannel adds a frame to what a channel already holds in that slot (two
+// streams on one side: a transfer's overlap, a conference), with saturation.
+func mixChannel(dst *[frameBytes - 1]byte, c media.Codec, src *[media.FrameSamples]byte) {
+	var pcm [media.FrameSamples]int16
+	media.DecodeFrame(c, pcm[:], src[:])
 	for j, v := range pcm {
 		k := j * blockAlign
-		dst[k], dst[k+1] = byte(v), byte(uint16(v)>>8)
+		sum := int32(g711.DecodeAlawFrame(dst[k])) + int32(v)
+		dst[k] = g711.EncodeAlawFrame(int16(min(max(sum, -32768), 32767)))
 	}
 }
 
@@ -527,7 +554,7 @@ func (r *Recorder) commit(upto int64) {
 				}
 			}
 		}
-		clear(buf)
+		fillSilence(buf)
 		clear(r.has[i : i+run])
 		r.base += run
 	}
@@ -549,7 +576,7 @@ func (r *Recorder) flush(now time.Time, final bool) {
 	syncEach := r.syncEach.Load()
 	if final || syncEach || now.Sub(r.lastHdr) >= headerEvery {
 		r.lastHdr = now
-		putHeader(&r.hdr, uint32(r.dataLen), channels)
+		putHeader(&r.hdr, uint32(r.dataLen))
 		if _, err := r.file.WriteAt(r.hdr[:], 0); err != nil {
 			r.fail(err)
 			return

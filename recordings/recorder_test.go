@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hotline-12345/hotline/media"
+	"github.com/zaf/g711"
 )
 
 // syncHelperTestEnv makes this test binary a sync helper for TestSyncHelper.
@@ -175,9 +176,10 @@ func markers(pcm []int16) []int {
 	return out
 }
 
+// silent: every sample is A-law's zero (which decodes to ±8, its smallest step).
 func silent(pcm []int16) bool {
 	for _, v := range pcm {
-		if v != 0 {
+		if v < -8 || v > 8 {
 			return false
 		}
 	}
@@ -710,7 +712,7 @@ func TestHeaderIsKeptCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := binary.LittleEndian.Uint32(b[40:])
+	data := binary.LittleEndian.Uint32(b[54:])
 	if int64(data) > int64(len(b)-headerSize) || data%frameBytes != 0 {
 		t.Fatalf("header says %d data bytes, file has %d", data, len(b)-headerSize)
 	}
@@ -914,5 +916,59 @@ func TestStoreSyncer(t *testing.T) {
 	}
 	if bad.calls.Load() != 1 || h.errors.Load() != 1 {
 		t.Fatalf("failed Syncer called %d times, %d error logs; want 1 and 1", bad.calls.Load(), h.errors.Load())
+	}
+}
+
+// TestALawStoredAsItCame: an A-law party is in the file byte for byte, a μ-law one
+// through G.711's table, and a slot nobody spoke in is A-law silence.
+func TestALawStoredAsItCame(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("exact", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, right := r.Left(), r.Right()
+	caller, agent := media.NewToneSource(0.5, 1000), media.NewToneSource(0.3, 1700)
+	var sentL, sentR [][media.FrameSamples]byte
+	for k := range 50 {
+		clk.Set(time.Duration(k) * media.FrameDuration)
+		var a, u [media.FrameSamples]byte
+		caller.ReadFrame(media.PCMA, a[:])
+		left.WriteFrame(media.PCMA, a[:])
+		sentL = append(sentL, a)
+		if k < 40 { // the agent's last 200 ms: nothing
+			agent.ReadFrame(media.PCMU, u[:])
+			right.WriteFrame(media.PCMU, u[:])
+			sentR = append(sentR, u)
+		}
+	}
+	clk.Set(time.Second)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != headerSize+50*frameBytes {
+		t.Fatalf("%d bytes, want %d", len(b), headerSize+50*frameBytes)
+	}
+	data := b[headerSize:]
+	for k := range 50 {
+		for j := range media.FrameSamples {
+			l, rr := data[k*frameBytes+2*j], data[k*frameBytes+2*j+1]
+			if l != sentL[k][j] {
+				t.Fatalf("frame %d sample %d: left %#x, the caller sent %#x", k, j, l, sentL[k][j])
+			}
+			want := byte(silence)
+			if k < 40 {
+				want = g711.Ulaw2AlawFrame(sentR[k][j])
+			}
+			if rr != want {
+				t.Fatalf("frame %d sample %d: right %#x, want %#x", k, j, rr, want)
+			}
+		}
 	}
 }

@@ -192,7 +192,8 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 		streams:    make([]stream, 0, maxStreams),
 	}
 	r.q.init(s.RingFrames)
-	putHeader(&r.hdr, 0, channels)
+	fillSilence(r.staging)
+	putHeader(&r.hdr, 0)
 	if _, err := f.Write(r.hdr[:]); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)

@@ -47,7 +47,7 @@ func header(t *testing.T, path string) (riff, data uint32, size int64) {
 	if len(b) < headerSize {
 		t.Fatalf("%s is %d bytes", path, len(b))
 	}
-	return binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[40:]), int64(len(b))
+	return binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[54:]), int64(len(b))
 }
 
 func TestRepair(t *testing.T) {
@@ -71,7 +71,7 @@ func TestRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h [headerSize]byte
-	putHeader(&h, 0, channels)
+	putHeader(&h, 0)
 	cut := filepath.Join(day, "cut.wav") // crashed mid-header
 	if err := os.WriteFile(cut, h[:20], 0o640); err != nil {
 		t.Fatal(err)
@@ -81,6 +81,25 @@ func TestRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreignBefore, _ := os.ReadFile(foreign)
+	// A PCM16 recording of an older hotline, crashed: 1 s of a 1 kHz caller, stale
+	// sizes, half a frame at the end.
+	var ph [pcmHeaderSize]byte
+	putPCMHeader(&ph, 0, channels)
+	legacyData := make([]byte, 0, 32000+100)
+	tone := media.NewToneSource(0.5, 1000)
+	var g [media.FrameSamples]byte
+	var pcm [media.FrameSamples]int16
+	for range 50 {
+		tone.ReadFrame(media.PCMU, g[:])
+		media.DecodeFrame(media.PCMU, pcm[:], g[:])
+		for _, v := range pcm {
+			legacyData = append(legacyData, byte(v), byte(uint16(v)>>8), 0, 0)
+		}
+	}
+	legacy := filepath.Join(day, "legacy.wav")
+	if err := os.WriteFile(legacy, append(append(ph[:], legacyData...), make([]byte, 100)...), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	good, err := s.Start("good", clk.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +115,16 @@ func TestRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 4 {
-		t.Fatalf("repaired %d, want 4 (stale, partial, empty, cut)", n)
+	if n != 5 {
+		t.Fatalf("repaired %d, want 5 (stale, partial, empty, cut, legacy)", n)
+	}
+	if b, _ := os.ReadFile(legacy); len(b) != pcmHeaderSize+32000 || binary.LittleEndian.Uint32(b[40:]) != 32000 ||
+		binary.LittleEndian.Uint32(b[4:]) != 32000+pcmHeaderSize-8 {
+		t.Errorf("legacy recording after repair: %d bytes, header % x", len(b), b[:pcmHeaderSize])
+	}
+	if ll, lr := readChannels(t, legacy); len(ll) != 8000 || media.ToneLevel(ll[media.FrameSamples:], 1000) < -8 || media.ToneLevel(lr, 1000) > -40 {
+		t.Errorf("legacy recording split: %d samples, left 1 kHz %.1f dBFS, right %.1f dBFS", len(ll),
+			media.ToneLevel(ll[media.FrameSamples:], 1000), media.ToneLevel(lr, 1000))
 	}
 	for _, c := range []struct {
 		path string

@@ -13,64 +13,140 @@ import (
 	"strings"
 
 	"github.com/hotline-12345/hotline/media"
+	"github.com/zaf/g711"
 )
 
-// The file format is fixed so that repair and splitting can trust it: a 44-byte
-// canonical header (RIFF, WAVE, a 16-byte PCM fmt chunk, data) followed by 8 kHz
-// PCM16 stereo, interleaved left/right, in whole 20 ms frames.
+// The file format is fixed so that repair and splitting can trust it: a 58-byte
+// canonical header (RIFF, WAVE, an 18-byte fmt chunk for G.711 A-law, a fact chunk
+// with the samples per channel, data) followed by 8 kHz A-law stereo, interleaved
+// left/right, one byte a sample, in whole 20 ms frames: 16,000 bytes a second.
+//
+// Why A-law and not PCM16: it is what a Chinese trunk carries (G.711 A-law), so a
+// caller's audio is stored as it came, byte for byte, at half the size of PCM16
+// (a city hotline keeps years of calls), and laying out half the bytes costs the
+// media server half the memory traffic. A μ-law leg is converted by table
+// (G.711's own A-law/μ-law mapping). Browsers, ffmpeg, sox and Windows play it;
+// Split gives PCM16 for tools that want linear samples.
+//
+// Recordings written before (44-byte header, PCM16 stereo) are still repaired
+// and split; see pcmFormat.
 const (
-	headerSize  = 44
+	headerSize  = 58
 	channels    = 2
-	bytesPerSmp = 2
-	blockAlign  = channels * bytesPerSmp             // one stereo sample
-	frameBytes  = media.FrameSamples * blockAlign    // one 20 ms stereo frame: 640 bytes
-	byteRate    = media.SampleRate * blockAlign      // 32,000 bytes a second
-	maxData     = 0xFFFFFFFF - (headerSize - 8) - 64 // RIFF sizes are 32-bit
+	bytesPerSmp = 1
+	blockAlign  = channels * bytesPerSmp          // one stereo sample
+	frameBytes  = media.FrameSamples * blockAlign // one 20 ms stereo frame: 320 bytes
+	byteRate    = media.SampleRate * blockAlign   // 16,000 bytes a second
+	maxData     = 0xFFFFFFFF - 64                 // RIFF sizes are 32-bit
 	wavSuffix   = ".wav"
-	fmtChunkLen = 16
-	wavPCM      = 1
+	wavALaw     = 6
+	silence     = 0xD5 // A-law for a zero sample
+
+	pcmHeaderSize = 44 // the PCM16 header: Split's mono output, and older recordings
+	wavPCM        = 1
 )
 
 // ErrNotRecording is wrapped when a file is not a recording this package wrote
 // (another format, a foreign WAV), so callers can tell it from an I/O error.
 var ErrNotRecording = errors.New("recordings: not a hotline stereo recording")
 
-// putHeader writes the canonical header for dataLen bytes of stereo audio into h.
-func putHeader(h *[headerSize]byte, dataLen uint32, ch uint16) {
+// putHeader writes the canonical A-law stereo header for dataLen bytes of audio.
+func putHeader(h *[headerSize]byte, dataLen uint32) {
 	le := binary.LittleEndian
 	copy(h[0:], "RIFF")
 	le.PutUint32(h[4:], dataLen+headerSize-8)
-	copy(h[8:], "WAVE")
-	copy(h[12:], "fmt ")
-	le.PutUint32(h[16:], fmtChunkLen)
+	copy(h[8:], "WAVEfmt ")
+	le.PutUint32(h[16:], 18)
+	le.PutUint16(h[20:], wavALaw)
+	le.PutUint16(h[22:], channels)
+	le.PutUint32(h[24:], media.SampleRate)
+	le.PutUint32(h[28:], byteRate)
+	le.PutUint16(h[32:], blockAlign)
+	le.PutUint16(h[34:], 8*bytesPerSmp)
+	le.PutUint16(h[36:], 0) // cbSize: no extra format bytes
+	copy(h[38:], "fact")
+	le.PutUint32(h[42:], 4)
+	le.PutUint32(h[46:], dataLen/blockAlign) // samples per channel
+	copy(h[50:], "data")
+	le.PutUint32(h[54:], dataLen)
+}
+
+// putPCMHeader writes a canonical 44-byte PCM16 header for dataLen bytes of ch
+// channels: Split's output, and the header of older recordings.
+func putPCMHeader(h *[pcmHeaderSize]byte, dataLen uint32, ch uint16) {
+	le := binary.LittleEndian
+	copy(h[0:], "RIFF")
+	le.PutUint32(h[4:], dataLen+pcmHeaderSize-8)
+	copy(h[8:], "WAVEfmt ")
+	le.PutUint32(h[16:], 16)
 	le.PutUint16(h[20:], wavPCM)
 	le.PutUint16(h[22:], ch)
 	le.PutUint32(h[24:], media.SampleRate)
-	le.PutUint32(h[28:], media.SampleRate*uint32(ch)*bytesPerSmp)
-	le.PutUint16(h[32:], ch*bytesPerSmp)
-	le.PutUint16(h[34:], 8*bytesPerSmp)
+	le.PutUint32(h[28:], media.SampleRate*uint32(ch)*2)
+	le.PutUint16(h[32:], ch*2)
+	le.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	le.PutUint32(h[40:], dataLen)
 }
 
-// checkHeader reports whether h is our stereo header, ignoring the two size fields,
-// which a crash leaves stale.
-func checkHeader(h []byte) bool {
-	var want [headerSize]byte
-	putHeader(&want, 0, channels)
-	if len(h) < headerSize {
-		return false
+// fillSilence sets b to A-law silence: slots nobody spoke in, paused time.
+func fillSilence(b []byte) {
+	for i := range b {
+		b[i] = silence
 	}
-	return bytes.Equal(h[0:4], want[0:4]) && bytes.Equal(h[8:40], want[8:40])
+}
+
+// fileFormat is one layout of a recording file: today's A-law, or the PCM16 of
+// recordings written before it.
+type fileFormat struct {
+	header int   // bytes before the audio
+	sample int64 // bytes of one stereo sample
+	frame  int64 // bytes of one 20 ms stereo frame
+	// sizes writes the header for dataLen bytes of audio into h (len header).
+	sizes func(h []byte, dataLen uint32)
+	// fixed reports whether h (a whole header) matches, ignoring the size fields.
+	fixed func(h []byte) bool
+}
+
+var (
+	alawFormat = fileFormat{
+		header: headerSize, sample: blockAlign, frame: frameBytes,
+		sizes: func(h []byte, dataLen uint32) { putHeader((*[headerSize]byte)(h), dataLen) },
+		fixed: func(h []byte) bool {
+			var want [headerSize]byte
+			putHeader(&want, 0)
+			return bytes.Equal(h[0:4], want[0:4]) && bytes.Equal(h[8:46], want[8:46]) && bytes.Equal(h[50:54], want[50:54])
+		},
+	}
+	pcmFormat = fileFormat{
+		header: pcmHeaderSize, sample: 4, frame: media.FrameSamples * 4,
+		sizes: func(h []byte, dataLen uint32) { putPCMHeader((*[pcmHeaderSize]byte)(h), dataLen, channels) },
+		fixed: func(h []byte) bool {
+			var want [pcmHeaderSize]byte
+			putPCMHeader(&want, 0, channels)
+			return bytes.Equal(h[0:4], want[0:4]) && bytes.Equal(h[8:40], want[8:40])
+		},
+	}
+)
+
+// detect tells the format of a recording from its first headerSize bytes (fewer
+// when the file is shorter).
+func detect(h []byte) (fileFormat, bool) {
+	for _, f := range []fileFormat{alawFormat, pcmFormat} {
+		if len(h) >= f.header && f.fixed(h[:f.header]) {
+			return f, true
+		}
+	}
+	return fileFormat{}, false
 }
 
 // isHeaderPrefix reports whether h (shorter than a header) could be the start of
 // ours: what a crash between creating a file and writing its header leaves.
 func isHeaderPrefix(h []byte) bool {
 	var want [headerSize]byte
-	putHeader(&want, 0, channels)
+	putHeader(&want, 0)
 	for i, b := range h {
-		if (i >= 4 && i < 8) || i >= 40 {
+		if (i >= 4 && i < 8) || (i >= 46 && i < 50) || i >= 54 {
 			continue
 		}
 		if b != want[i] {
@@ -144,31 +220,32 @@ func repairFile(path string) (fixed bool, err error) {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return false, err
 	}
+	format, ok := detect(h[:n])
 	var data int64
-	if n < headerSize {
-		if !isHeaderPrefix(h[:n]) {
+	if !ok {
+		if n >= headerSize || !isHeaderPrefix(h[:n]) {
 			return false, fmt.Errorf("%w: %s", ErrNotRecording, path)
 		}
+		format = alawFormat // cut inside the header: an empty recording
 	} else {
-		if !checkHeader(h[:]) {
-			return false, fmt.Errorf("%w: %s", ErrNotRecording, path)
-		}
-		data = size - headerSize
-		data -= data % frameBytes
+		hs := int64(format.header)
+		data = size - hs
+		data -= data % format.frame
 		if data > maxData {
-			data = maxData - maxData%frameBytes
+			data = maxData - maxData%format.frame
 		}
-		le := binary.LittleEndian
-		if size == headerSize+data && le.Uint32(h[40:]) == uint32(data) &&
-			le.Uint32(h[4:]) == uint32(data)+headerSize-8 {
+		want := make([]byte, format.header)
+		format.sizes(want, uint32(data))
+		if size == hs+data && bytes.Equal(h[:format.header], want) {
 			return false, nil
 		}
 	}
-	putHeader(&h, uint32(data), channels)
-	if _, err := f.WriteAt(h[:], 0); err != nil {
+	hdr := make([]byte, format.header)
+	format.sizes(hdr, uint32(data))
+	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return false, err
 	}
-	if err := f.Truncate(headerSize + data); err != nil {
+	if err := f.Truncate(int64(format.header) + data); err != nil {
 		return false, err
 	}
 	return true, f.Sync()
@@ -177,7 +254,7 @@ func repairFile(path string) (fixed bool, err error) {
 // Split streams a recording into two mono 8 kHz PCM16 WAVs, the caller (left) and
 // the other party (right), e.g. for a player that shows each voice on its own or
 // for speech analytics. The length comes from the file itself, not its header, so a
-// recording still being written (its header up to a second stale) splits too; a
+// recording still being written (its header up to a few seconds stale) splits too; a
 // trailing partial stereo sample is ignored. It returns the samples per channel.
 func Split(src io.ReadSeeker, left, right io.Writer) (samples int64, err error) {
 	end, err := src.Seek(0, io.SeekEnd)
@@ -187,44 +264,56 @@ func Split(src io.ReadSeeker, left, right io.Writer) (samples int64, err error) 
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	var h [headerSize]byte
-	if _, err := io.ReadFull(src, h[:]); err != nil {
+	h := make([]byte, min(end, headerSize))
+	if _, err := io.ReadFull(src, h); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotRecording, err)
 	}
-	if !checkHeader(h[:]) {
+	format, ok := detect(h)
+	if !ok {
 		return 0, ErrNotRecording
 	}
-	data := end - headerSize
-	data -= data % blockAlign
-	if data > maxData {
-		data = maxData - maxData%blockAlign
+	if _, err := src.Seek(int64(format.header), io.SeekStart); err != nil {
+		return 0, err
 	}
-	samples = data / blockAlign
-	var mono [headerSize]byte
-	putHeader(&mono, uint32(samples*bytesPerSmp), 1)
+	data := end - int64(format.header)
+	data -= data % format.sample
+	if data > maxData {
+		data = maxData - maxData%format.sample
+	}
+	samples = data / format.sample
+	var mono [pcmHeaderSize]byte
+	putPCMHeader(&mono, uint32(samples*2), 1)
 	if _, err := left.Write(mono[:]); err != nil {
 		return 0, err
 	}
 	if _, err := right.Write(mono[:]); err != nil {
 		return 0, err
 	}
-	const chunk = 4096 // stereo bytes per read
+	const chunk = 4096 // stereo bytes per read, a multiple of both formats' samples
 	in := make([]byte, chunk)
-	l := make([]byte, chunk/2)
-	r := make([]byte, chunk/2)
+	perSample := int(format.sample)
+	l := make([]byte, chunk/perSample*2)
+	r := make([]byte, chunk/perSample*2)
 	for rest := data; rest > 0; {
 		n := int(min(rest, chunk))
 		if _, err := io.ReadFull(src, in[:n]); err != nil {
 			return 0, err
 		}
-		for i, j := 0, 0; i < n; i, j = i+blockAlign, j+bytesPerSmp {
-			l[j], l[j+1] = in[i], in[i+1]
-			r[j], r[j+1] = in[i+2], in[i+3]
+		k := 0
+		for i := 0; i < n; i, k = i+perSample, k+2 {
+			if perSample == 4 { // PCM16 stereo
+				l[k], l[k+1] = in[i], in[i+1]
+				r[k], r[k+1] = in[i+2], in[i+3]
+				continue
+			}
+			lv, rv := uint16(g711.DecodeAlawFrame(in[i])), uint16(g711.DecodeAlawFrame(in[i+1]))
+			l[k], l[k+1] = byte(lv), byte(lv>>8)
+			r[k], r[k+1] = byte(rv), byte(rv>>8)
 		}
-		if _, err := left.Write(l[:n/2]); err != nil {
+		if _, err := left.Write(l[:k]); err != nil {
 			return 0, err
 		}
-		if _, err := right.Write(r[:n/2]); err != nil {
+		if _, err := right.Write(r[:k]); err != nil {
 			return 0, err
 		}
 		rest -= int64(n)

@@ -5,7 +5,7 @@
 // folder, logs the failure once per call, and the call goes on unrecorded (the
 // disk-failure path). Reported: server CPU % on vs off (median of the runs) and the
 // overhead, bytes written per call-second, and checks of the WAV files (stereo, 8 kHz,
-// 16-bit, header sizes matching the file, duration matching the call).
+// A-law, header sizes matching the file, duration matching the call).
 package main
 
 import (
@@ -115,7 +115,7 @@ func run(n int, rate float64, window time.Duration, repeats int, results string)
 	load := fmt.Sprintf("%d bridged", n)
 	r.Add("B5", load, "server CPU recording on / off (median)", fmt.Sprintf("%.1f %% / %.1f %% of a core (runs on %v, off %v)", mOn, mOff, round(on), round(off)), "")
 	r.Add("B5", load, "recording CPU overhead", fmt.Sprintf("%+.1f %% of the unrecorded CPU (%.2f %% of a core per 100 calls)", 100*(mOn-mOff)/mOff, (mOn-mOff)/float64(n)*100), "≤ 15 %")
-	r.Add("B5", load, "bytes written per call-second", fmt.Sprintf("%.0f B (stereo 8 kHz 16-bit = 32,000 B/s)", harness.Median(bytesPerCallSec)), "32,000")
+	r.Add("B5", load, "bytes written per call-second", fmt.Sprintf("%.0f B (stereo 8 kHz A-law = 16,000 B/s)", harness.Median(bytesPerCallSec)), "16,000")
 	r.Add("B5", load, "WAV checks (last 'on' run)", fmt.Sprintf("%d of %d files pass", wavOK, len(lastOnFiles)), "all")
 	for i, b := range wavBad {
 		if i == 5 {
@@ -146,7 +146,8 @@ func listFiles(dir string) map[string]bool {
 	return m
 }
 
-// checkWAVs verifies each file: RIFF/WAVE, PCM, 2 channels, 8 kHz, 16 bits, RIFF and
+// checkWAVs verifies each file: RIFF/WAVE, A-law (format 6), 2 channels, 8 kHz, 8 bits, a
+// fact chunk whose sample count matches, RIFF and
 // data sizes matching the file's length, and a duration no longer than the longest call
 // (the calls were ramped, so each lasts between talk − ramp and talk).
 func checkWAVs(files []string, maxTalk float64) (ok int, bad []string) {
@@ -160,16 +161,20 @@ func checkWAVs(files []string, maxTalk float64) (ok int, bad []string) {
 			bad = append(bad, f+": not RIFF/WAVE")
 			continue
 		}
+		format := binary.LittleEndian.Uint16(b[20:])
 		ch := binary.LittleEndian.Uint16(b[22:])
 		rate := binary.LittleEndian.Uint32(b[24:])
 		bits := binary.LittleEndian.Uint16(b[34:])
 		riff := binary.LittleEndian.Uint32(b[4:])
 		// find the data chunk
-		pos, dataSize := 12, uint32(0)
+		pos, dataSize, factSamples := 12, uint32(0), uint32(0)
 		found := false
 		for pos+8 <= len(b) {
 			id := string(b[pos : pos+4])
 			sz := binary.LittleEndian.Uint32(b[pos+4:])
+			if id == "fact" && sz >= 4 && pos+12 <= len(b) {
+				factSamples = binary.LittleEndian.Uint32(b[pos+8:])
+			}
 			if id == "data" {
 				dataSize, found = sz, true
 				pos += 8
@@ -177,11 +182,11 @@ func checkWAVs(files []string, maxTalk float64) (ok int, bad []string) {
 			}
 			pos += 8 + int(sz)
 		}
-		dur := float64(dataSize) / 32000
+		dur := float64(dataSize) / 16000
 		switch {
-		case ch != 2 || rate != 8000 || bits != 16:
-			bad = append(bad, fmt.Sprintf("%s: %d ch %d Hz %d bits", f, ch, rate, bits))
-		case !found || int(riff) != len(b)-8 || int(dataSize) != len(b)-pos:
+		case format != 6 || ch != 2 || rate != 8000 || bits != 8:
+			bad = append(bad, fmt.Sprintf("%s: format %d, %d ch %d Hz %d bits", f, format, ch, rate, bits))
+		case !found || int(riff) != len(b)-8 || int(dataSize) != len(b)-pos || factSamples != dataSize/2:
 			bad = append(bad, fmt.Sprintf("%s: sizes riff %d data %d, file %d", f, riff, dataSize, len(b)))
 		case dur <= 0 || dur > maxTalk+2:
 			bad = append(bad, fmt.Sprintf("%s: %.1f s long, calls talk at most %.1f s", f, dur, maxTalk))
