@@ -77,7 +77,6 @@ func cdpRun[T any](t *testing.T, ctx context.Context, what string, a chromedp.Ac
 // RTCDTMFSender and mute are checked on the first call. Accept-click to two-way audio
 // is measured over several calls of the same connection.
 func TestSoftphoneBrowser(t *testing.T) {
-	chromium := testkit.NeedTool(t, "chromium")
 	if testing.Short() {
 		t.Skip("browser test in -short mode")
 	}
@@ -89,12 +88,7 @@ func TestSoftphoneBrowser(t *testing.T) {
 	r := newSPRig(t, nil)
 	wav := toneWAV(t, micHz, 60*time.Second)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
+	opts := testkit.ChromiumOptions(t,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-audio-capture", wav),

@@ -19,7 +19,6 @@ import (
 // 8 kHz, and finds the caller's 1 kHz tone on the left only and the agent's 1.7 kHz
 // tone on the right only, for the whole two seconds.
 func TestBrowserPlaysRecording(t *testing.T) {
-	chromium := testkit.NeedTool(t, "chromium")
 	s := &recordings.Store{Dir: t.TempDir()}
 	r, err := s.Start("browser", time.Now())
 	if err != nil {
@@ -58,12 +57,7 @@ func TestBrowserPlaysRecording(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
+	opts := testkit.ChromiumOptions(t,
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -124,13 +124,7 @@ type e2ePage struct {
 
 func newE2EBrowser(t *testing.T, micHz float64) context.Context {
 	t.Helper()
-	chromium := testkit.NeedTool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
+	opts := testkit.ChromiumOptions(t,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-audio-capture", spToneWAV(t, micHz, 180*time.Second)),

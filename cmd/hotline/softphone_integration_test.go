@@ -142,13 +142,7 @@ type spBrowser struct {
 
 func newSPBrowser(t *testing.T, micHz float64) *spBrowser {
 	t.Helper()
-	chromium := testkit.NeedTool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
+	opts := testkit.ChromiumOptions(t,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-audio-capture", spToneWAV(t, micHz, 120*time.Second)),
