@@ -549,12 +549,16 @@ func (l *RTPLeg) frame() {
 		s.WriteFrame(codec, l.inFrame[:])
 	}
 
-	// What the party hears.
+	// What the party hears. While the other party's packets are relayed to it the paced
+	// copy is not sent, so nobody needs it unless a tap listens: skip the read.
 	payload := l.txBuf[12:]
-	if b := l.out.Load(); b == nil || !b.src.ReadFrame(codec, payload) {
+	tapsOut := *l.tapsOut.Load()
+	if l.relayFrom.Load() != nil && len(tapsOut) == 0 {
+		FillSilence(codec, payload) // what goes out if the relay has gone quiet
+	} else if b := l.out.Load(); b == nil || !b.src.ReadFrame(codec, payload) {
 		FillSilence(codec, payload)
 	}
-	for _, s := range *l.tapsOut.Load() {
+	for _, s := range tapsOut {
 		s.WriteFrame(codec, payload)
 	}
 	l.sendMu.Lock()

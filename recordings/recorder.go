@@ -30,7 +30,10 @@
 // calls on one processor, perf put the monitor at 8 % of the server's samples
 // (0.4 % unrecorded), and B5 measured +35 % of the unrecorded CPU (2.05 % of a
 // core per 100 calls); written in one burst per round, +13 to +27 % per run, +18.5 %
-// pooled over twelve on/off pairs (about 1.2 %; bench/RESULTS-b3-b6.md).
+// pooled over twelve on/off pairs (about 1.2 %; bench/RESULTS-b3-b6.md). Then, on
+// another machine where that code measured +18 %: a 750 ms pump, taps laying frames
+// out themselves and A-law files (half the bytes to lay out and write) gave +10.3 %
+// pooled over eight pairs, 0.8 to 1.3 % of a core per 100 recorded calls.
 //
 // # Alignment
 //
