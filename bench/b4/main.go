@@ -29,6 +29,7 @@ func main() {
 	window := flag.Duration("window", 10*time.Second, "measurement window once a step is up")
 	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
 	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
+	record := flag.Bool("record", true, "record every bridged call, as shipped (false: the B5 'off' state)")
 	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
 	echoServer := flag.String("paced-echo-server", "", "internal: the minimal echo server of the paced B0 floor, with this many sockets")
 	echoClient := flag.String("paced-echo", "", "internal: measure the paced B0 floor (streams,window) and print it as JSON")
@@ -49,13 +50,13 @@ func main() {
 		_ = json.NewEncoder(os.Stdout).Encode(f)
 		return
 	}
-	if err := run(*steps, *rate, *window, *results, *jitter); err != nil {
+	if err := run(*steps, *rate, *window, *results, *jitter, *record); err != nil {
 		fmt.Fprintln(os.Stderr, "b4:", err)
 		os.Exit(1)
 	}
 }
 
-func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration) error {
+func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record bool) error {
 	ctx := context.Background()
 	root, err := harness.ModuleRoot()
 	if err != nil {
@@ -98,18 +99,25 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		return err
 	}
 	defer s.Stop()
+	recordingDesc := "Every bridged call is also recorded (stereo WAV, as shipped)."
+	if !record {
+		if err := s.RecordingOff(); err != nil {
+			return err
+		}
+		recordingDesc = "Recording OFF (-record=false: the recordings folder is a file, as in B5's off runs)."
+	}
 	r := &harness.Report{
 		Title: "B4: bridged calls",
 		Method: fmt.Sprintf("hotline on core 0 (GOMAXPROCS=1), config written at run time: a straight-to-queue intake, one queue, "+
 			"%d agents with static contacts all on one SIPp UAS with -rtp_echo; SIPp callers (rtp_stream, 10 s of speech as 20 ms PCMU) "+
-			"ramp at %v calls/s; both SIPp on core 1. Every bridged call is also recorded (stereo WAV, as shipped). A %v window per step: "+
+			"ramp at %v calls/s; both SIPp on core 1. %s A %v window per step: "+
 			"server CPU from /proc/PID/stat ÷ RTP packets hotline sent (hotline_rtp_packets_sent_total: each one a forwarded packet, "+
 			"a receive and a send) = CPU µs per forwarded packet, ÷ 2 × the B0 per-operation floor (%.2f µs, measured in this run) = the ratio; "+
 			"also ÷ the paced B0 floor: a minimal Go echo (a goroutine per socket reading and sending back) on core 0 answering as many 20 ms streams "+
 			"as the step has legs, sent from another process on core 1, measured in this run before the server starts. "+
 			"Added latency: a probe call whose caller media is our UDP socket sends one tagged PCMU packet per 20 ms; each comes back "+
 			"caller→hotline→agent echo→hotline→caller (two bridge passes); minus a direct round trip to the same SIPp echo, sent side by side. "+
-			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
+			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
 	time.Sleep(2 * time.Second)

@@ -108,11 +108,7 @@ func ListenRTPProbe() (*RTPProbe, error) {
 	_ = conn.SetWriteBuffer(4 << 20)
 	// Kernel receive timestamps: gaps measured when the packet arrived, not when a
 	// busy test process got round to reading it.
-	if rc, err := conn.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-		})
-	}
+	KernelTimestamps(conn)
 	p := &RTPProbe{
 		conn:    conn,
 		sources: map[netip.AddrPort]bool{},
@@ -164,7 +160,7 @@ func (p *RTPProbe) readLoop() {
 	oob := make([]byte, 128)
 	for {
 		n, oobn, _, from, err := p.conn.ReadMsgUDPAddrPort(buf, oob)
-		at := kernelTime(oob[:oobn])
+		at := KernelTime(oob[:oobn])
 		if err != nil {
 			select {
 			case <-p.done:
@@ -319,8 +315,18 @@ func Keys(pkts []RTPPacket, pt uint8) string {
 	return string(keys)
 }
 
-// kernelTime reads the SO_TIMESTAMPNS control message, or falls back to now.
-func kernelTime(oob []byte) time.Time {
+// KernelTimestamps has the kernel stamp each datagram conn receives (SO_TIMESTAMPNS);
+// read them with ReadMsgUDP and KernelTime.
+func KernelTimestamps(conn *net.UDPConn) {
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		})
+	}
+}
+
+// KernelTime reads the SO_TIMESTAMPNS control message, or falls back to now.
+func KernelTime(oob []byte) time.Time {
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err == nil {
 		for _, m := range msgs {

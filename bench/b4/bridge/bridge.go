@@ -278,16 +278,20 @@ func roundTrips(conn *net.UDPConn, dst netip.AddrPort, d time.Duration, magic by
 	seen := make([]bool, n)
 	byIndex := make([]time.Duration, n)
 	done := make(chan struct{})
+	// The kernel's receive time, not ours: this process is not pinned and shares the
+	// cores with SIPp and hotline, so its goroutine may read a packet milliseconds late.
+	testkit.KernelTimestamps(conn)
 	go func() {
 		defer close(done)
 		buf := make([]byte, 2048)
+		oob := make([]byte, 128)
 		for {
 			_ = conn.SetReadDeadline(time.Now().Add(d + 2*time.Second))
-			k, err := conn.Read(buf)
+			k, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
 			if err != nil {
 				return
 			}
-			now := time.Now()
+			now := testkit.KernelTime(oob[:oobn])
 			if k < 12+8 {
 				continue
 			}
