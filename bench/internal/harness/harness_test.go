@@ -152,14 +152,24 @@ func TestServeMinimalEcho(t *testing.T) {
 			t.Fatalf("echo from %v: %q", from, buf[:n])
 		}
 	}
-	fmt.Fprintln(inW)
-	l, err := rd.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The count moves just after each reply is sent: ask until it has all three.
 	var us, echoed int64
-	if _, err := fmt.Sscan(l, &us, &echoed); err != nil || us <= 0 || echoed != 3 {
-		t.Fatalf("server line %q (want CPU µs and 3 echoed): %v", l, err)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		fmt.Fprintln(inW)
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Sscan(l, &us, &echoed); err != nil || us <= 0 {
+			t.Fatalf("server line %q (want CPU µs and packets echoed): %v", l, err)
+		}
+		if echoed == 3 {
+			break
+		}
+		if echoed > 3 || time.Now().After(deadline) {
+			t.Fatalf("the server counts %d packets echoed, want 3", echoed)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	inW.Close()
 	if err := <-done; err != nil {
