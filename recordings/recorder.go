@@ -459,10 +459,12 @@ func (r *Recorder) place(at int64, id uint32, sd side, c media.Codec, data []byt
 			return true
 		}
 	}
-	var src [media.FrameSamples]byte
-	n := copy(src[:], data)
-	for j := n; j < len(src); j++ {
-		src[j] = silenceOf(c) // a short frame ends in silence
+	var src *[media.FrameSamples]byte
+	if len(data) >= media.FrameSamples {
+		src = (*[media.FrameSamples]byte)(data)
+	} else { // a short frame ends in silence
+		src = new([media.FrameSamples]byte)
+		media.FillSilence(c, src[copy(src[:], data):])
 	}
 	i := slot % stagingSlots
 	frame := (*[frameBytes]byte)(r.staging[i*frameBytes:])
@@ -471,22 +473,14 @@ func (r *Recorder) place(at int64, id uint32, sd side, c media.Codec, data []byt
 	dst := (*[frameBytes - 1]byte)(frame[sd:])
 	switch {
 	case mix:
-		mixChannel(dst, c, &src)
+		mixChannel(dst, c, src)
 	case c == media.PCMA:
-		putChannel(dst, &src, &identity)
+		putChannel(dst, src, &identity)
 	default:
-		putChannel(dst, &src, &ulawToAlaw)
+		putChannel(dst, src, &ulawToAlaw)
 	}
 	r.maxSlot = max(r.maxSlot, slot)
 	return true
-}
-
-// silenceOf is the byte of a zero sample in c.
-func silenceOf(c media.Codec) byte {
-	if c == media.PCMA {
-		return silence
-	}
-	return 0xFF
 }
 
 // The file's samples are A-law: an A-law frame is copied, a μ-law one converted
@@ -568,7 +562,7 @@ func (r *Recorder) commit(upto int64) {
 				}
 			}
 		}
-		fillSilence(buf)
+		media.FillSilence(media.PCMA, buf)
 		clear(r.has[i : i+run])
 		r.base += run
 	}

@@ -962,7 +962,7 @@ func TestALawStoredAsItCame(t *testing.T) {
 			if l != sentL[k][j] {
 				t.Fatalf("frame %d sample %d: left %#x, the caller sent %#x", k, j, l, sentL[k][j])
 			}
-			want := byte(silence)
+			want := byte(0xD5) // A-law silence
 			if k < 40 {
 				want = g711.Ulaw2AlawFrame(sentR[k][j])
 			}
@@ -972,3 +972,35 @@ func TestALawStoredAsItCame(t *testing.T) {
 		}
 	}
 }
+
+// TestShortFrameEndsInSilence: a frame shorter than 20 ms (a prompt's last) fills
+// the rest of its slot with silence, not with what the slot held before.
+func TestShortFrameEndsInSilence(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	r, err := s.Start("short", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := bytes.Repeat([]byte{0x2A}, media.FrameSamples/2)
+	r.Left().WriteFrame(media.PCMU, half)
+	clk.Set(media.FrameDuration)
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range media.FrameSamples {
+		want := byte(0xD5)
+		if j < len(half) {
+			want = g711.Ulaw2AlawFrame(0x2A)
+		}
+		if got := b[headerSize+2*j]; got != want {
+			t.Fatalf("sample %d: %#x, want %#x", j, got, want)
+		}
+	}
+}
+

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline-12345/hotline/media"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -192,7 +193,7 @@ func (s *Store) start(callID, dir, path string) (*Recorder, error) {
 		streams:    make([]stream, 0, maxStreams),
 	}
 	r.q.init(s.RingFrames)
-	fillSilence(r.staging)
+	media.FillSilence(media.PCMA, r.staging)
 	putHeader(&r.hdr, 0)
 	if _, err := f.Write(r.hdr[:]); err != nil {
 		_ = f.Close()

@@ -40,7 +40,6 @@ const (
 	maxData     = 0xFFFFFFFF - 64                 // RIFF sizes are 32-bit
 	wavSuffix   = ".wav"
 	wavALaw     = 6
-	silence     = 0xD5 // A-law for a zero sample
 
 	pcmHeaderSize = 44 // the PCM16 header: Split's mono output, and older recordings
 	wavPCM        = 1
@@ -87,13 +86,6 @@ func putPCMHeader(h *[pcmHeaderSize]byte, dataLen uint32, ch uint16) {
 	le.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	le.PutUint32(h[40:], dataLen)
-}
-
-// fillSilence sets b to A-law silence: slots nobody spoke in, paused time.
-func fillSilence(b []byte) {
-	for i := range b {
-		b[i] = silence
-	}
 }
 
 // fileFormat is one layout of a recording file: today's A-law, or the PCM16 of
@@ -228,20 +220,17 @@ func repairFile(path string) (fixed bool, err error) {
 		}
 		format = alawFormat // cut inside the header: an empty recording
 	} else {
-		hs := int64(format.header)
-		data = size - hs
+		data = size - int64(format.header)
 		data -= data % format.frame
 		if data > maxData {
 			data = maxData - maxData%format.frame
 		}
-		want := make([]byte, format.header)
-		format.sizes(want, uint32(data))
-		if size == hs+data && bytes.Equal(h[:format.header], want) {
-			return false, nil
-		}
 	}
 	hdr := make([]byte, format.header)
 	format.sizes(hdr, uint32(data))
+	if ok && size == int64(format.header)+data && bytes.Equal(h[:format.header], hdr) {
+		return false, nil
+	}
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return false, err
 	}

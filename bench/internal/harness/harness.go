@@ -32,18 +32,26 @@ import (
 // Linux architecture Go supports (the kernel ABI fixes it), and Go has no sysconf.
 const clockTicks = 100
 
+// procStat is /proc/PID/stat split into fields from field 3 (state) on: the command
+// name (field 2) may hold spaces, so the fields count from its ')'.
+func procStat(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("harness: malformed /proc stat")
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
 // ProcCPU is a process's user+system CPU time so far, from /proc/PID/stat.
 func ProcCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces: fields count from its ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("harness: malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
 		return 0, errors.New("harness: short /proc stat")
 	}
@@ -79,16 +87,8 @@ func ProcTreeCPU(pid int) (time.Duration, error) {
 
 // procParent is a process's parent pid (field 4 of /proc/PID/stat), 0 if unknown.
 func procParent(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
+	f, err := procStat(pid)
+	if err != nil || len(f) < 2 {
 		return 0
 	}
 	ppid, _ := strconv.Atoi(f[1])
