@@ -1004,3 +1004,25 @@ func TestShortFrameEndsInSilence(t *testing.T) {
 	}
 }
 
+// TestWriterSyncsEveryRound: with the flush interval one pump (the default's
+// shape), the writer's shared sync follows every round, whatever each round lasts.
+func TestWriterSyncsEveryRound(t *testing.T) {
+	syncer := &fakeSyncer{}
+	s := &Store{Dir: t.TempDir(), Syncer: syncer, FlushInterval: 20 * time.Millisecond}
+	s.init()
+	if !haveSyncfs {
+		t.Skip("no syncfs on this system: each recorder syncs its own file")
+	}
+	r, err := s.Start("rounds", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // about 25 rounds of 20 ms
+	n := syncer.calls.Load()
+	if _, err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 15 {
+		t.Fatalf("%d shared syncs in 25 rounds of the writer", n)
+	}
+}

@@ -269,7 +269,10 @@ func (s *Store) writer(stop, done chan struct{}) {
 	every := min(pumpEvery, s.FlushInterval)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	lastSync := s.Now()
+	// The shared sync runs every syncRounds rounds: counted, not timed, so that a round
+	// that ends a little earlier than the one before does not skip its sync.
+	syncRounds := max(1, int((s.FlushInterval+every-1)/every))
+	round := 0
 	var batch []*Recorder // recs for one round
 	for {
 		select {
@@ -297,8 +300,7 @@ func (s *Store) writer(stop, done chan struct{}) {
 				slice = time.Now()
 			}
 		}
-		if now := s.Now(); s.sharedSync() && now.Sub(lastSync) >= s.FlushInterval {
-			lastSync = now
+		if round++; round%syncRounds == 0 && s.sharedSync() {
 			s.syncOnce()
 		}
 	}
