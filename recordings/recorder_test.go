@@ -944,14 +944,7 @@ func TestALawStoredAsItCame(t *testing.T) {
 		}
 	}
 	clk.Set(time.Second)
-	info, err := r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(info.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := closeAndRead(t, r)
 	if len(b) != headerSize+50*frameBytes {
 		t.Fatalf("%d bytes, want %d", len(b), headerSize+50*frameBytes)
 	}
@@ -985,14 +978,7 @@ func TestShortFrameEndsInSilence(t *testing.T) {
 	half := bytes.Repeat([]byte{0x2A}, media.FrameSamples/2)
 	r.Left().WriteFrame(media.PCMU, half)
 	clk.Set(media.FrameDuration)
-	info, err := r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(info.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := closeAndRead(t, r)
 	for j := range media.FrameSamples {
 		want := byte(0xD5)
 		if j < len(half) {
@@ -1025,4 +1011,18 @@ func TestWriterSyncsEveryRound(t *testing.T) {
 	if n < 15 {
 		t.Fatalf("%d shared syncs in 25 rounds of the writer", n)
 	}
+}
+
+// closeAndRead closes a recording and returns its file's bytes.
+func closeAndRead(t *testing.T, r *Recorder) []byte {
+	t.Helper()
+	info, err := r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
