@@ -488,6 +488,10 @@ func TestAuthAPIWhoIsAsking(t *testing.T) {
 	// Only administrators reload flows or profile the process.
 	e.signIn("sup-a").want(http.StatusForbidden, "GET", "/api/debug/pprof/", "")
 	e.admin().want(http.StatusOK, "GET", "/api/debug/pprof/", "")
+	e.signIn("sup-a").want(http.StatusForbidden, "GET", "/api/debug/pprof/trace?seconds=0.05", "")
+	if r := e.admin().do("GET", "/api/debug/pprof/trace?seconds=0.05", ""); r.code != http.StatusOK || !bytes.HasPrefix(r.body, []byte("go 1.")) {
+		t.Errorf("trace: %d, %d bytes starting %q", r.code, len(r.body), r.body[:min(len(r.body), 8)])
+	}
 }
 
 func TestAuthAPIBodies(t *testing.T) {

@@ -169,9 +169,11 @@ func (s *Server) Handler() http.Handler {
 		api.Handle("/api/cases", s.guardCases(s.Cases))
 		api.Handle("/api/cases/", s.guardCases(s.Cases))
 	}
-	// Profiles for operators chasing CPU or memory, behind the admin token.
+	// Profiles for operators chasing CPU or memory, and the execution trace for latency
+	// (which goroutine held the processor when a packet waited), behind the admin token.
 	api.Handle("GET /api/debug/pprof/", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Index)).ServeHTTP))
 	api.Handle("GET /api/debug/pprof/profile", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Profile)).ServeHTTP))
+	api.Handle("GET /api/debug/pprof/trace", adminOnly(http.StripPrefix("/api", http.HandlerFunc(pprof.Trace)).ServeHTTP))
 	api.HandleFunc("/api/", noEndpoint)
 	mux.Handle("/api/", s.authenticate(api))
 	for _, m := range s.mounted {

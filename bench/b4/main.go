@@ -3,9 +3,9 @@
 // agents that are all one SIPp UAS with -rtp_echo (core 1), in steps of concurrent
 // bridged calls until the knee. Per step: server CPU per forwarded RTP packet ÷ the B0
 // floor measured in the same run, the latency the two bridge passes add (a probe call
-// whose caller is our own socket: tagged packets round-trip through hotline and the
-// agent's echo, minus a direct round trip to the same echo measured at the same time),
-// and loss (probe packets not back; sequence gaps and drops counted by hotline).
+// whose caller is our own socket sends tagged packets that go through hotline to the
+// agent's echo and back; a capture of lo times each packet's stay in hotline, both
+// ways), and loss (probe packets not back; sequence gaps and drops counted by hotline).
 package main
 
 import (
@@ -116,7 +116,10 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			"also ÷ the paced B0 floor: a minimal Go echo (a goroutine per socket reading and sending back) on core 0 answering as many 20 ms streams "+
 			"as the step has legs, sent from another process on core 1, measured in this run before the server starts. "+
 			"Added latency: a probe call whose caller media is our UDP socket sends one tagged PCMU packet per 20 ms; each comes back "+
-			"caller→hotline→agent echo→hotline→caller (two bridge passes); minus a direct round trip to the same SIPp echo, sent side by side. "+
+			"caller→hotline→agent echo→hotline→caller (two bridge passes). The added latency is the time each such packet spent in hotline, "+
+			"from a capture of lo (a packet socket with a kernel filter for the probe's tag, kernel timestamps as each packet arrives): "+
+			"from its arrival from the caller to its departure to the agent, plus from its arrival from the agent to its departure to the caller. "+
+			"Also reported: the probe's round trip minus a direct round trip to the same SIPp echo, sent side by side (both cross SIPp's loaded core). "+
 			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
@@ -149,13 +152,15 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 				res.USPerForwarded, p.USPerPkt, res.USPerForwarded/p.USPerPkt, p.CPUPct, p.PPS), "≤ 2")
 			fmt.Fprintf(&r.Detail, "paced B0 floor for %d bridged: %s\n", n, p)
 		}
-		r.Add("B4", load, "added latency p50 / p99 (2 bridge passes)", fmt.Sprintf("%.2f ms / %.2f ms", ms(addP50), ms(addP99)), "p99 ≤ 1 ms idle, ≤ 2 ms at 80 % knee")
+		w := res.OnWire.Both
+		r.Add("B4", load, "added latency p50 / p99 (2 bridge passes, on the wire)", fmt.Sprintf("%.2f ms / %.2f ms (max %.2f ms, %d packets)", ms(w.P50), ms(w.P99), ms(w.Max), res.OnWire.Packets), "p99 ≤ 1 ms idle, ≤ 2 ms at 80 % knee")
+		r.Add("B4", load, "round trip via hotline − direct, p50 / p99", fmt.Sprintf("%.2f ms / %.2f ms", ms(addP50), ms(addP99)), "")
 		r.Add("B4", load, "loss: probe / at hotline (lost+dropped)", fmt.Sprintf("%.2f %% / %.3f %%", probeLoss, serverLoss), "0")
 		r.Add("B4", load, "failed calls", fmt.Sprintf("%d of %d (up %d)", res.Failed, res.Created, res.Up), "0")
 		fmt.Fprintf(&r.Detail, "%d calls: up %d; created %d failed %d; server CPU %v (%.1f %%); forwarded %.0f pkts (%.1f/s/call), received %.0f; "+
-			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%; load %s\n  via hotline: %s\n  direct echo: %s\n  recordings: %d files, %d bytes %s\n",
+			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%; load %s\n  via hotline: %s\n  direct echo: %s\n  in hotline (lo capture): %s\n  recordings: %d files, %d bytes %s\n",
 			n, res.Up, res.Created, res.Failed, res.ServerCPU, res.CPUPct, res.Forwarded, res.Forwarded/res.Window.Seconds()/float64(max(1, res.Up)),
-			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, kit.LoadAvg(), res.ViaHotline, res.Direct,
+			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, kit.LoadAvg(), res.ViaHotline, res.Direct, res.OnWire,
 			res.Recordings, res.BytesWritten, res.Err)
 		if os.Getenv("B4_DEBUG") != "" {
 			for i, d := range res.ViaHotline.ByIndex {
@@ -163,7 +168,7 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			}
 			fmt.Println()
 		}
-		fmt.Printf("step %d done: %.2f µs/fwd, add p99 %.2f ms, loss %.2f%%, cpu %.0f%%\n", n, res.USPerForwarded, ms(addP99), probeLoss, res.CPUPct)
+		fmt.Printf("step %d done: %.2f µs/fwd, added p99 %.2f ms on the wire (round trips: %.2f ms), loss %.2f%%, cpu %.0f%%\n", n, res.USPerForwarded, ms(w.P99), ms(addP99), probeLoss, res.CPUPct)
 		first, last := trend(res.ViaHotline.ByIndex)
 		fmt.Fprintf(&r.Detail, "  probe round trip through hotline, median of the first / last tenth of the window: %.1f ms / %.1f ms\n", first, last)
 		if res.Failed > n/200 || res.CPUPct > 95 || res.ViaHotline.Back == 0 {

@@ -114,6 +114,9 @@ type Result struct {
 	CallerSIPpPct, UASPct float64
 	// Probe round trips.
 	ViaHotline, Direct Stats
+	// OnWire is the time the probe's packets spent in hotline, from a capture of lo: per
+	// packet, caller→agent pass plus agent→caller pass (see Residence).
+	OnWire Residence
 	BytesWritten       int64
 	Recordings         int
 	Err                string
@@ -213,11 +216,22 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	drops0, _ := harness.ProcUDPDrops(s.H.Pid())
 	m0, _ := kit.Scrape(s.H.HTTPAddr)
 	t0 := time.Now()
+	tap, tapErr := harness.StartLoTap(0x20|viaMagic&0x0f, 0xff, 0x30)
+	if tapErr != nil {
+		r.Err = tapErr.Error()
+	}
 	var wg sync.WaitGroup
 	if dst.IsValid() {
 		wg.Add(2)
-		go func() { defer wg.Done(); r.ViaHotline = roundTrips(pc, dst, window, 0x11) }()
+		go func() { defer wg.Done(); r.ViaHotline = roundTrips(pc, dst, window, viaMagic) }()
 		go func() { defer wg.Done(); r.Direct = roundTrips(dc, uasMedia, window, 0x22) }()
+	}
+	if tr := os.Getenv("B4_TRACE"); tr != "" { // an execution trace of the window's middle, for latency work
+		go func() {
+			if b, err := kit.Get(s.H.HTTPAddr, fmt.Sprintf("/api/debug/pprof/trace?seconds=%d", max(1, int(window.Seconds()/3)))); err == nil {
+				_ = os.WriteFile(fmt.Sprintf("%s.%d", tr, n), b, 0o644)
+			}
+		}()
 	}
 	time.Sleep(window)
 	elapsed := time.Since(t0)
@@ -228,6 +242,13 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	m1, _ := kit.Scrape(s.H.HTTPAddr)
 	up, _ := load.Snapshot()
 	wg.Wait()
+	if tap != nil {
+		seen, err := tap.Stop()
+		if err != nil && r.Err == "" {
+			r.Err = err.Error()
+		}
+		r.OnWire = residence(seen, uint16(probePort), uint16(s.UAS.MediaPort))
+	}
 	if r.Err == "" {
 		close(stopKeep)
 	}
@@ -367,6 +388,78 @@ func tagDecode(b []byte) int64 {
 		v = v<<4 | int64(c&0x0f)
 	}
 	return v
+}
+
+// viaMagic tags the probe packets sent through hotline (the direct ones: 0x22).
+const viaMagic = 0x11
+
+// Residence is the time tagged probe packets spent inside hotline, as seen on lo.
+type Residence struct {
+	Packets    int // probe packets seen on all four hops
+	Incomplete int // probe packets seen on fewer hops (lost, or the capture missed one)
+	// Per packet: in from the caller to out to the agent, in from the agent to out to
+	// the caller, and the two together.
+	ToAgent, ToCaller, Both struct{ P50, P99, Max time.Duration }
+}
+
+func (r Residence) String() string {
+	f := func(q struct{ P50, P99, Max time.Duration }) string {
+		return fmt.Sprintf("p50 %.3f p99 %.3f max %.3f ms", ms(q.P50), ms(q.P99), ms(q.Max))
+	}
+	return fmt.Sprintf("%d packets (%d incomplete); caller→agent %s; agent→caller %s; both %s",
+		r.Packets, r.Incomplete, f(r.ToAgent), f(r.ToCaller), f(r.Both))
+}
+
+// residence pairs the four sightings of each via-hotline probe packet: probe→hotline,
+// hotline→agent (to the UAS's media port), agent→hotline (from it), hotline→probe. The
+// time from the first to the second, and from the third to the fourth, is hotline's.
+func residence(seen []harness.Sighting, probe, uas uint16) Residence {
+	type hops struct{ in1, out1, in2, out2 time.Time }
+	by := map[int64]*hops{}
+	for _, s := range seen {
+		if s.Tag[0] != 0x20|viaMagic&0x0f {
+			continue
+		}
+		i := tagDecode(s.Tag[2:8])
+		if i < 0 {
+			continue
+		}
+		h := by[i]
+		if h == nil {
+			h = &hops{}
+			by[i] = h
+		}
+		switch {
+		case s.Src == probe:
+			h.in1 = s.At
+		case s.Dst == uas:
+			h.out1 = s.At
+		case s.Src == uas:
+			h.in2 = s.At
+		case s.Dst == probe:
+			h.out2 = s.At
+		}
+	}
+	var r Residence
+	var a, b, both []time.Duration
+	for _, h := range by {
+		if h.in1.IsZero() || h.out1.IsZero() || h.in2.IsZero() || h.out2.IsZero() {
+			r.Incomplete++
+			continue
+		}
+		r.Packets++
+		a = append(a, h.out1.Sub(h.in1))
+		b = append(b, h.out2.Sub(h.in2))
+		both = append(both, h.out1.Sub(h.in1)+h.out2.Sub(h.in2))
+	}
+	q := func(ds []time.Duration) (s struct{ P50, P99, Max time.Duration }) {
+		if len(ds) > 0 {
+			s.P50, s.P99, s.Max = harness.Percentile(ds, 50), harness.Percentile(ds, 99), harness.Percentile(ds, 100)
+		}
+		return s
+	}
+	r.ToAgent, r.ToCaller, r.Both = q(a), q(b), q(both)
+	return r
 }
 
 var ErrNoProbe = errors.New("bridge: probe call not found")
