@@ -116,10 +116,10 @@ type Result struct {
 	ViaHotline, Direct Stats
 	// OnWire is the time the probe's packets spent in hotline, from a capture of lo: per
 	// packet, caller→agent pass plus agent→caller pass (see Residence).
-	OnWire Residence
-	BytesWritten       int64
-	Recordings         int
-	Err                string
+	OnWire       Residence
+	BytesWritten int64
+	Recordings   int
+	Err          string
 }
 
 // Stats are round trips of tagged packets.

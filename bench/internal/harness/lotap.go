@@ -102,9 +102,9 @@ func rtpTagFilter(first, mask, second byte) []bpf.Instruction {
 	const snap = 128 // headers and the tag
 	// Jump offsets count the instructions to skip; the last instruction drops.
 	return []bpf.Instruction{
-		bpf.LoadAbsolute{Off: 12, Size: 2},                           // 0 EtherType
+		bpf.LoadAbsolute{Off: 12, Size: 2},                            // 0 EtherType
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x0800, SkipTrue: 10}, // 1
-		bpf.LoadAbsolute{Off: eth + 9, Size: 1},                      // 2 IP protocol
+		bpf.LoadAbsolute{Off: eth + 9, Size: 1},                       // 2 IP protocol
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_UDP, SkipTrue: 8},
 		bpf.LoadAbsolute{Off: eth + 6, Size: 2}, // 4 flags and fragment offset
 		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 6},
