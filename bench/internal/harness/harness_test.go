@@ -9,9 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestProcReaders(t *testing.T) {
@@ -174,5 +178,46 @@ func TestServeMinimalEcho(t *testing.T) {
 	inW.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// After PinSelf every thread of the process, old and new, runs on the one core.
+func TestPinSelf(t *testing.T) {
+	core := runtime.NumCPU() - 1 // on one core PinSelf does nothing and all holds anyway
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // give the test binary its cores back
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, tk := range tasks {
+			if tid, err := strconv.Atoi(tk.Name()); err == nil {
+				_ = unix.SchedSetaffinity(tid, &before)
+			}
+		}
+	}()
+	if err := PinSelf(core); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // a thread started after the pin
+		runtime.LockOSThread()
+		var s unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &s); err != nil || s.Count() != 1 || !s.IsSet(core) {
+			t.Errorf("new thread's cores: %v (err %v), want only core %d", s, err, core)
+		}
+		close(done)
+	}()
+	<-done
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		tid, _ := strconv.Atoi(tk.Name())
+		var s unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &s); err == nil && (s.Count() != 1 || !s.IsSet(core)) {
+			t.Errorf("thread %d on %d cores, want only core %d", tid, s.Count(), core)
+		}
 	}
 }
