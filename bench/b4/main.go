@@ -30,6 +30,7 @@ func main() {
 	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
 	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
 	record := flag.Bool("record", true, "record every bridged call, as shipped (false: the B5 'off' state)")
+	shield := flag.Bool("shield", true, "move the machine's other processes off the server's core for the run (restored at the end)")
 	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
 	echoServer := flag.String("paced-echo-server", "", "internal: the minimal echo server of the paced B0 floor, with this many sockets")
 	echoClient := flag.String("paced-echo", "", "internal: measure the paced B0 floor (streams,window) and print it as JSON")
@@ -50,13 +51,13 @@ func main() {
 		_ = json.NewEncoder(os.Stdout).Encode(f)
 		return
 	}
-	if err := run(*steps, *rate, *window, *results, *jitter, *record); err != nil {
+	if err := run(*steps, *rate, *window, *results, *jitter, *record, *shield); err != nil {
 		fmt.Fprintln(os.Stderr, "b4:", err)
 		os.Exit(1)
 	}
 }
 
-func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record bool) error {
+func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record, shield bool) error {
 	ctx := context.Background()
 	root, err := harness.ModuleRoot()
 	if err != nil {
@@ -81,6 +82,15 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	// This process (probes, the lo capture, scrapes) runs beside SIPp on core 1, never on the server's core.
 	if err := harness.PinSelf(1); err != nil {
 		return err
+	}
+	shieldDesc := "The rest of the machine was not moved."
+	if shield {
+		restore, moved, kept, err := harness.Shield(0, nil)
+		if err != nil {
+			return err
+		}
+		defer restore()
+		shieldDesc = fmt.Sprintf("Core 0 shielded for the run (as a media server's core is kept in production): %d threads of the machine's other processes moved to core 1, %d bound to core 0 left (per-core kernel threads).", moved, kept)
 	}
 	floor, err := harness.MeasureFloorPinned()
 	if err != nil {
@@ -124,7 +134,7 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			"from a capture of lo (a packet socket with a kernel filter for the probe's tag, kernel timestamps as each packet arrives): "+
 			"from its arrival from the caller to its departure to the agent, plus from its arrival from the agent to its departure to the caller. "+
 			"Also reported: the probe's round trip minus a direct round trip to the same SIPp echo, sent side by side (both cross SIPp's loaded core). "+
-			"media.jitter_buffer %s. Load average at start %s.", maxN+50, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), loadStart),
+			"media.jitter_buffer %s. This process (probe, capture) pinned to core 1. %s Load average at start %s.", maxN+50, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), shieldDesc, loadStart),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
 	time.Sleep(2 * time.Second)

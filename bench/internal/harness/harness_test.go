@@ -221,3 +221,38 @@ func TestPinSelf(t *testing.T) {
 		}
 	}
 }
+
+// Shield moves another process off the core and restore gives its cores back.
+func TestShield(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(cmd.Process.Pid, &before); err != nil {
+		t.Fatal(err)
+	}
+	// Only the child: the machine's other processes (other tests) keep their cores.
+	restore, moved, _, err := Shield(0, func(pid int) bool { return pid == cmd.Process.Pid })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during unix.CPUSet
+	if err := unix.SchedGetaffinity(cmd.Process.Pid, &during); err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	var after unix.CPUSet
+	if err := unix.SchedGetaffinity(cmd.Process.Pid, &after); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.NumCPU() >= 2 && before.IsSet(0) && before.Count() > 1 {
+		if during.IsSet(0) || moved == 0 {
+			t.Errorf("while shielded the child may still run on core 0 (%d threads moved)", moved)
+		}
+	}
+	if after != before {
+		t.Errorf("after restore the child's cores differ from before")
+	}
+}
