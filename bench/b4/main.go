@@ -79,10 +79,6 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	}
 	defer os.RemoveAll(dir)
 	harness.RaiseUDPBuffers()
-	// This process (probes, the lo capture, scrapes) runs beside SIPp on core 1, never on the server's core.
-	if err := harness.PinSelf(1); err != nil {
-		return err
-	}
 	shieldDesc := "The rest of the machine was not moved."
 	if shield {
 		restore, moved, kept, err := harness.Shield(0, nil)

@@ -47,10 +47,6 @@ func run(n int, rate float64, window time.Duration, repeats int, results string)
 	}
 	defer os.RemoveAll(dir)
 	harness.RaiseUDPBuffers()
-	// This process (probes, the lo capture, scrapes) runs beside SIPp on core 1, never on the server's core.
-	if err := harness.PinSelf(1); err != nil {
-		return err
-	}
 	loadStart := kit.LoadAvg()
 	s, err := bridge.Start(ctx, root, dir, n+50, 0)
 	if err != nil {

@@ -125,10 +125,6 @@ func run(steps string, rate float64, window time.Duration, results string) error
 	}
 	defer os.RemoveAll(dir)
 	harness.RaiseUDPBuffers()
-	// This process (probes, the lo capture, scrapes) runs beside SIPp on core 1, never on the server's core.
-	if err := harness.PinSelf(1); err != nil {
-		return err
-	}
 	floor, err := harness.MeasureFloorPinned()
 	if err != nil {
 		return err

