@@ -124,7 +124,9 @@ type Result struct {
 	OnWire       Residence
 	BytesWritten int64
 	Recordings   int
-	Err          string
+	// StealPct is the hypervisor's steal on core 0 (the server's) and core 1 in the window.
+	StealPct [2]float64
+	Err      string
 }
 
 // Stats are round trips of tagged packets.
@@ -216,6 +218,8 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	uasMedia := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.UAS.MediaPort))
 
 	cpu0, _ := harness.ProcTreeCPU(s.H.Pid())
+	core0a, _ := harness.ReadCoreTimes(0)
+	core1a, _ := harness.ReadCoreTimes(1)
 	l0, _ := harness.ProcCPU(load.Pid())
 	u0, _ := harness.ProcCPU(s.UAS.Pid())
 	drops0, _ := harness.ProcUDPDrops(s.H.Pid())
@@ -241,6 +245,9 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	time.Sleep(window)
 	elapsed := time.Since(t0)
 	cpu1, _ := harness.ProcTreeCPU(s.H.Pid())
+	core0b, _ := harness.ReadCoreTimes(0)
+	core1b, _ := harness.ReadCoreTimes(1)
+	r.StealPct = [2]float64{harness.StealPct(core0a, core0b), harness.StealPct(core1a, core1b)}
 	l1, _ := harness.ProcCPU(load.Pid())
 	u1, _ := harness.ProcCPU(s.UAS.Pid())
 	drops1, _ := harness.ProcUDPDrops(s.H.Pid())

@@ -649,3 +649,53 @@ func Shield(core int, only func(pid int) bool) (restore func(), moved, kept int,
 	}
 	return restore, moved, kept, nil
 }
+
+// CoreTimes is one core's time by kind, from /proc/stat, in clock ticks.
+type CoreTimes struct{ Total, Steal int64 }
+
+// ReadCoreTimes reads the core's line of /proc/stat. Steal is time the hypervisor ran
+// something else while this virtual core had work: on a VM it adds to every latency
+// measured on that core and no program inside can change it.
+func ReadCoreTimes(core int) (CoreTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CoreTimes{}, err
+	}
+	return parseCoreTimes(b, core)
+}
+
+func parseCoreTimes(b []byte, core int) (CoreTimes, error) {
+	prefix := fmt.Sprintf("cpu%d ", core)
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line)[1:]
+		var t CoreTimes
+		for i, s := range f {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return CoreTimes{}, fmt.Errorf("harness: /proc/stat %s: %w", prefix, err)
+			}
+			if i < 8 { // user nice system idle iowait irq softirq steal; guest time is inside user
+				t.Total += v
+			}
+			if i == 7 {
+				t.Steal = v
+			}
+		}
+		if len(f) < 8 {
+			return CoreTimes{}, fmt.Errorf("harness: /proc/stat %s: %d fields", prefix, len(f))
+		}
+		return t, nil
+	}
+	return CoreTimes{}, fmt.Errorf("harness: no %s line in /proc/stat", strings.TrimSpace(prefix))
+}
+
+// StealPct is the share of the interval from a to b that the hypervisor stole.
+func StealPct(a, b CoreTimes) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return 100 * float64(b.Steal-a.Steal) / float64(b.Total-a.Total)
+}

@@ -256,3 +256,27 @@ func TestShield(t *testing.T) {
 		t.Errorf("after restore the child's cores differ from before")
 	}
 }
+
+func TestCoreTimes(t *testing.T) {
+	stat := []byte("cpu  10 0 10 100 0 0 0 5 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 10 0 20 60 0 0 0 10 0 0\nintr 1\n")
+	a, err := parseCoreTimes(stat, 1)
+	if err != nil || a.Total != 100 || a.Steal != 10 {
+		t.Fatalf("cpu1 = %+v, %v; want total 100 steal 10", a, err)
+	}
+	if c0, err := parseCoreTimes(stat, 0); err != nil || c0.Total != 36 || c0.Steal != 8 {
+		t.Fatalf("cpu0 = %+v, %v; want total 36 steal 8 (guest time not counted twice)", c0, err)
+	}
+	if _, err := parseCoreTimes(stat, 2); err == nil {
+		t.Error("cpu2 read from a two-core /proc/stat")
+	}
+	if _, err := parseCoreTimes([]byte("cpu1 1 2 x 4 5 6 7 8\n"), 1); err == nil {
+		t.Error("a malformed line read without error")
+	}
+	if got := StealPct(a, CoreTimes{Total: 300, Steal: 20}); got != 5 {
+		t.Errorf("StealPct = %v, want 5", got)
+	}
+	live, err := ReadCoreTimes(0)
+	if err != nil || live.Total <= 0 {
+		t.Fatalf("this machine's core 0: %+v, %v", live, err)
+	}
+}
