@@ -164,6 +164,10 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		}
 		w := res.OnWire.Both
 		r.Add("B4", load, "added latency p50 / p99 (2 bridge passes, on the wire)", fmt.Sprintf("%.2f ms / %.2f ms (max %.2f ms, %d packets)", ms(w.P50), ms(w.P99), ms(w.Max), res.OnWire.Packets), "p99 ≤ 1 ms idle, ≤ 2 ms at 80 % knee")
+		if p, ok := paced[n]; ok && p.OnWire.Packets > 0 {
+			r.Add("B4", load, "latency floor: the minimal Go echo's one pass p50 / p99, on the wire (hotline's per pass: caller→agent, agent→caller)",
+				fmt.Sprintf("%.2f / %.2f ms (hotline p99 %.2f, %.2f ms)", ms(p.OnWire.P50), ms(p.OnWire.P99), ms(res.OnWire.ToAgent.P99), ms(res.OnWire.ToCaller.P99)), "")
+		}
 		r.Add("B4", load, "round trip via hotline − direct, p50 / p99", fmt.Sprintf("%.2f ms / %.2f ms", ms(addP50), ms(addP99)), "")
 		r.Add("B4", load, "loss: probe / at hotline (lost+dropped)", fmt.Sprintf("%.2f %% / %.3f %%", probeLoss, serverLoss), "0")
 		r.Add("B4", load, "failed calls", fmt.Sprintf("%d of %d (up %d)", res.Failed, res.Created, res.Up), "0")

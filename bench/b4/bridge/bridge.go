@@ -332,7 +332,7 @@ func roundTrips(conn *net.UDPConn, dst netip.AddrPort, d time.Duration, magic by
 			if p[0] != 0x20|magic&0x0f || p[1] != 0x30 {
 				continue
 			}
-			i := int(tagDecode(p[2:8]))
+			i := int(harness.TagDecode(p[2:8]))
 			mu.Lock()
 			if i >= 0 && i < n && !sent[i].IsZero() && !seen[i] {
 				seen[i] = true
@@ -361,7 +361,7 @@ func roundTrips(conn *net.UDPConn, dst netip.AddrPort, d time.Duration, magic by
 			p[j] = 0x55 // a quiet, unambiguous μ-law value
 		}
 		p[0], p[1] = 0x20|magic&0x0f, 0x30
-		tagEncode(p[2:8], uint32(i))
+		harness.TagEncode(p[2:8], uint32(i))
 		mu.Lock()
 		sent[i] = time.Now()
 		late = append(late, sent[i].Sub(next))
@@ -380,26 +380,6 @@ func roundTrips(conn *net.UDPConn, dst netip.AddrPort, d time.Duration, magic by
 		st.Max = harness.Percentile(rtts, 100)
 	}
 	return st
-}
-
-// tagEncode writes v as six base-16 digits in μ-law bytes 0x40..0x4f (mid-level
-// negative samples, far from the two encodings of zero).
-func tagEncode(b []byte, v uint32) {
-	for i := 5; i >= 0; i-- {
-		b[i] = 0x40 | byte(v&0xf)
-		v >>= 4
-	}
-}
-
-func tagDecode(b []byte) int64 {
-	var v int64
-	for _, c := range b {
-		if c&0xf0 != 0x40 {
-			return -1
-		}
-		v = v<<4 | int64(c&0x0f)
-	}
-	return v
 }
 
 // viaMagic tags the probe packets sent through hotline (the direct ones: 0x22).
@@ -432,7 +412,7 @@ func residence(seen []harness.Sighting, probe, uas uint16) Residence {
 		if s.Tag[0] != 0x20|viaMagic&0x0f {
 			continue
 		}
-		i := tagDecode(s.Tag[2:8])
+		i := harness.TagDecode(s.Tag[2:8])
 		if i < 0 {
 			continue
 		}

@@ -10,7 +10,7 @@ import (
 func sighting(at time.Duration, src, dst uint16, i uint32, magic byte) harness.Sighting {
 	s := harness.Sighting{At: time.Unix(1000, 0).Add(at), Src: src, Dst: dst}
 	s.Tag[0], s.Tag[1] = 0x20|magic&0x0f, 0x30
-	tagEncode(s.Tag[2:8], i)
+	harness.TagEncode(s.Tag[2:8], i)
 	return s
 }
 

@@ -30,11 +30,61 @@ type PacedEcho struct {
 	USPerPkt  float64 // its CPU µs per packet echoed (one receive and one send), counted by the server
 	Lost      int64   // packets sent in the window and not back (the sender's own drops included)
 	WindowSec float64
+	// OnWire is the time the first stream's packets spent in the echo server, seen on lo
+	// as a bridge's are in B4 (from arrival at its socket to its reply's departure): the
+	// latency floor of any program on this core at this load. Empty without the capture
+	// (it needs root); OnWireErr says why.
+	OnWire    EchoResidence
+	OnWireErr string `json:",omitempty"`
+}
+
+// EchoResidence is the paced echo's per-packet time inside the server.
+type EchoResidence struct {
+	Packets       int
+	P50, P99, Max time.Duration
 }
 
 func (p PacedEcho) String() string {
-	return fmt.Sprintf("minimal Go echo, %d streams of 20 ms from another process on the other core: %.0f packets/s, %.1f %% of a core, %.2f µs per packet echoed, %d not back in %.0f s",
+	s := fmt.Sprintf("minimal Go echo, %d streams of 20 ms from another process on the other core: %.0f packets/s, %.1f %% of a core, %.2f µs per packet echoed, %d not back in %.0f s",
 		p.Streams, p.PPS, p.CPUPct, p.USPerPkt, p.Lost, p.WindowSec)
+	if p.OnWire.Packets > 0 {
+		s += fmt.Sprintf("; in the echo (lo capture, %d packets): p50 %.3f p99 %.3f max %.3f ms",
+			p.OnWire.Packets, float64(p.OnWire.P50)/1e6, float64(p.OnWire.P99)/1e6, float64(p.OnWire.Max)/1e6)
+	} else if p.OnWireErr != "" {
+		s += "; in the echo: not measured (" + p.OnWireErr + ")"
+	}
+	return s
+}
+
+// echoMagic tags the paced echo's probe stream (B4's own probes use other values).
+const echoMagic = 0x23
+
+// echoResidence pairs each probe packet's arrival at the echo's port with its reply.
+func echoResidence(seen []Sighting, port uint16) EchoResidence {
+	in, out := map[int64]time.Time{}, map[int64]time.Time{}
+	for _, s := range seen {
+		i := TagDecode(s.Tag[2:8])
+		if s.Tag[0] != echoMagic || i < 0 {
+			continue
+		}
+		switch {
+		case s.Dst == port:
+			in[i] = s.At
+		case s.Src == port:
+			out[i] = s.At
+		}
+	}
+	var ds []time.Duration
+	for i, t := range in {
+		if o, ok := out[i]; ok {
+			ds = append(ds, o.Sub(t))
+		}
+	}
+	r := EchoResidence{Packets: len(ds)}
+	if len(ds) > 0 {
+		r.P50, r.P99, r.Max = Percentile(ds, 50), Percentile(ds, 99), Percentile(ds, 100)
+	}
+	return r
 }
 
 // ServeMinimalEcho is the echo server: n sockets on 127.0.0.1, one goroutine each
@@ -153,6 +203,14 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 	go func() {
 		pkt := make([]byte, 172)
 		pkt[0] = 0x80
+		// The first stream's packets carry a numbered tag for the lo capture; each
+		// has a buffer of its own until its batch has gone.
+		var probe [8][]byte
+		for i := range probe {
+			probe[i] = make([]byte, 172)
+			probe[i][0], probe[i][12], probe[i][13] = 0x80, echoMagic, 0x30
+		}
+		probeN := uint32(0)
 		batch := make([]ipv4.Message, 0, 256)
 		flush := func() {
 			for len(batch) > 0 {
@@ -181,9 +239,15 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 				if due > elapsed {
 					break
 				}
-				batch = append(batch, ipv4.Message{Buffers: [][]byte{pkt}, Addr: addrs[next]})
-				if len(batch) == cap(batch) {
-					flush()
+				b := pkt
+				if next == 0 {
+					b = probe[probeN%uint32(len(probe))]
+					TagEncode(b[14:20], probeN)
+					probeN++
+				}
+				batch = append(batch, ipv4.Message{Buffers: [][]byte{b}, Addr: addrs[next]})
+				if len(batch) == cap(batch) || (next == 0 && probeN%uint32(len(probe)) == 0) {
+					flush() // before a probe buffer comes round again
 				}
 				if next++; next == len(dsts) {
 					next, frame = 0, frame+1
@@ -212,6 +276,7 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 		return PacedEcho{}, err
 	}
 	s0, b0 := sent.Load(), back.Load()
+	tap, tapErr := StartLoTap(echoMagic, 0xff, 0x30)
 	time.Sleep(window)
 	c1, e1, err := server()
 	if err != nil {
@@ -219,6 +284,17 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 	}
 	time.Sleep(100 * time.Millisecond) // the window's last packets on their way back
 	s1, b1 := sent.Load(), back.Load()
+	var onWire EchoResidence
+	if tap != nil {
+		var seen []Sighting
+		if seen, tapErr = tap.Stop(); tapErr == nil {
+			onWire = echoResidence(seen, dsts[0].Port())
+		}
+	}
+	onWireErr := ""
+	if tapErr != nil {
+		onWireErr = tapErr.Error()
+	}
 	pkts := e1 - e0
 	if pkts <= 0 || b1 == b0 {
 		return PacedEcho{}, fmt.Errorf("harness: no packet came back from the echo server")
@@ -231,6 +307,8 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 		USPerPkt:  float64(c1-c0) / float64(pkts),
 		Lost:      max(0, (s1-s0)-(b1-b0)),
 		WindowSec: sec,
+		OnWire:    onWire,
+		OnWireErr: onWireErr,
 	}, nil
 }
 

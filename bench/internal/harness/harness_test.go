@@ -280,3 +280,33 @@ func TestCoreTimes(t *testing.T) {
 		t.Fatalf("this machine's core 0: %+v, %v", live, err)
 	}
 }
+
+func TestEchoResidence(t *testing.T) {
+	at := func(ms float64) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms * 1e6)) }
+	sight := func(ms float64, src, dst uint16, i uint32, magic byte) Sighting {
+		s := Sighting{At: at(ms), Src: src, Dst: dst}
+		s.Tag[0], s.Tag[1] = magic, 0x30
+		TagEncode(s.Tag[2:8], i)
+		return s
+	}
+	const echo, client = 40000, 50000
+	seen := []Sighting{
+		sight(0, client, echo, 1, echoMagic), sight(0.1, echo, client, 1, echoMagic),
+		sight(20, client, echo, 2, echoMagic), sight(23, echo, client, 2, echoMagic),
+		sight(40, client, echo, 3, echoMagic), // never answered: not counted
+		sight(60, client, echo, 4, 0x21), sight(61, echo, client, 4, 0x21), // another probe's tag
+		sight(80, client, 40001, 5, echoMagic), sight(80.2, 40001, client, 5, echoMagic), // another stream
+	}
+	r := echoResidence(seen, echo)
+	if r.Packets != 2 || r.Max != 3*time.Millisecond || r.P50 != 100*time.Microsecond {
+		t.Fatalf("residence %+v; want 2 packets, p50 0.1 ms, max 3 ms", r)
+	}
+	var b [6]byte
+	TagEncode(b[:], 0xabc123)
+	if got := TagDecode(b[:]); got != 0xabc123 {
+		t.Errorf("tag round trip: %x", got)
+	}
+	if got := TagDecode([]byte{0x40, 0x7f}); got != -1 {
+		t.Errorf("a non-tag decoded as %d", got)
+	}
+}
