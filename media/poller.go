@@ -199,11 +199,11 @@ func (p *poller) serveLive() {
 	p.batch(p.epfd, &p.tick, liveBatch)
 }
 
-// batch waits for nothing: it takes up to limit ready events of one set and serves each
+// batch waits for nothing: it takes up to max ready events of one set and serves each
 // leg once. ok is false on EINTR.
-func (p *poller) batch(epfd int, s *rxScratch, limit int) (n int, ok bool) {
+func (p *poller) batch(epfd int, s *rxScratch, max int) (n int, ok bool) {
 	r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
-		uintptr(unsafe.Pointer(&s.events[0])), uintptr(limit), 0, 0, 0)
+		uintptr(unsafe.Pointer(&s.events[0])), uintptr(max), 0, 0, 0)
 	if errno != 0 {
 		return 0, errno != syscall.EINTR
 	}
