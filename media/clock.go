@@ -135,15 +135,6 @@ func (p *pacer) goRealtime() {
 	}
 }
 
-// While the clock ticks a long slot it serves the live legs' relayed packets every
-// liveServeInterval of its work (looking at the time every liveCheckEvery legs): a
-// packet arriving mid-tick would otherwise wait for the rest of the tick, which runs to
-// a millisecond or two with many legs on a busy core.
-const (
-	liveServeInterval = 100 * time.Microsecond
-	liveCheckEvery    = 8
-)
-
 func (p *pacer) run() {
 	defer close(p.done)
 	if p.realtime {
@@ -165,7 +156,6 @@ func (p *pacer) run() {
 		if p.poll != nil && p.count.Load() > 0 {
 			p.poll.drainTicked()
 		}
-		served := now
 		for m := from; m <= nowMs; m++ {
 			legs := *p.slots[m%int64(slotCount)].Load()
 			if len(legs) == 0 {
@@ -174,14 +164,8 @@ func (p *pacer) run() {
 			if p.lateness != nil {
 				p.lateness.Observe(now.Sub(time.UnixMilli(m)).Seconds())
 			}
-			for i, l := range legs {
+			for _, l := range legs {
 				l.tick(now)
-				if i%liveCheckEvery == liveCheckEvery-1 && p.poll != nil {
-					if t := time.Now(); t.Sub(served) >= liveServeInterval {
-						p.poll.serveLive()
-						served = t
-					}
-				}
 			}
 		}
 		last = nowMs

@@ -51,11 +51,6 @@ type pollEntry struct {
 	live bool // in the live set (else the ticked one)
 }
 
-// liveBatch is how many ready live legs one visit serves: the poller's goroutine goes
-// back to the scheduler after each batch and the clock serves one between chunks of its
-// tick work, so neither keeps the other (or a relayed packet) waiting for long.
-const liveBatch = 16
-
 // rxScratch is one reader's buffers.
 type rxScratch struct {
 	events [64]syscall.EpollEvent // a batch: the clock waits at most for one
@@ -172,7 +167,7 @@ func (p *poller) run() {
 // pollOnce handles what is ready now in the live set; false (nothing ready) parks the
 // goroutine until the set becomes readable.
 func (p *poller) pollOnce(uintptr) bool {
-	n, ok := p.batch(p.epfd, &p.live, liveBatch)
+	n, ok := p.batch(p.epfd, &p.live)
 	if !ok {
 		return true // EINTR: try again at once
 	}
@@ -183,27 +178,18 @@ func (p *poller) pollOnce(uintptr) bool {
 // it at each tick, before the frames go out.
 func (p *poller) drainTicked() {
 	for {
-		n, ok := p.batch(p.tickfd, &p.tick, len(p.tick.events))
+		n, ok := p.batch(p.tickfd, &p.tick)
 		if ok && n < len(p.tick.events) {
 			return
 		}
 	}
 }
 
-// serveLive relays what is waiting in the live set now; the clock calls it between
-// chunks of its tick work, so that a relayed packet waits for a chunk of that work at
-// most, not for the whole tick (the poller's goroutine shares the clock's thread when
-// GOMAXPROCS is small). Both may serve the same leg at once: serve takes the leg's rxMu
-// and a read that finds nothing waiting does nothing.
-func (p *poller) serveLive() {
-	p.batch(p.epfd, &p.tick, liveBatch)
-}
-
-// batch waits for nothing: it takes up to max ready events of one set and serves each
-// leg once. ok is false on EINTR.
-func (p *poller) batch(epfd int, s *rxScratch, max int) (n int, ok bool) {
+// batch waits for nothing: it takes the ready events of one set and serves each leg
+// once. ok is false on EINTR.
+func (p *poller) batch(epfd int, s *rxScratch) (n int, ok bool) {
 	r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
-		uintptr(unsafe.Pointer(&s.events[0])), uintptr(max), 0, 0, 0)
+		uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0, 0, 0)
 	if errno != 0 {
 		return 0, errno != syscall.EINTR
 	}
