@@ -177,6 +177,9 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, kit.LoadAvg(), res.StealPct[0], res.StealPct[1], res.ViaHotline, res.Direct, res.OnWire,
 			res.Recordings, res.BytesWritten, res.Err)
 		if os.Getenv("B4_DEBUG") != "" {
+			for _, p := range res.OnWire.Slow {
+				fmt.Printf("slow pass (to agent %v): in %s out %s (%.3f ms)\n", p.ToAgent, p.In.Format("15:04:05.000000"), p.Out.Format("15:04:05.000000"), ms(p.Out.Sub(p.In)))
+			}
 			for i, d := range res.ViaHotline.ByIndex {
 				fmt.Printf("%d:%.1f ", i, ms(d))
 			}

@@ -392,6 +392,15 @@ type Residence struct {
 	// Per packet: in from the caller to out to the agent, in from the agent to out to
 	// the caller, and the two together.
 	ToAgent, ToCaller, Both struct{ P50, P99, Max time.Duration }
+	// Slow are the passes that took over a millisecond (at most 100), by when the packet
+	// arrived: to line up with a scheduler trace of the server's core (B4_DEBUG prints them).
+	Slow []SlowPass
+}
+
+// SlowPass is one probe packet's slow pass through hotline, as the lo capture saw it.
+type SlowPass struct {
+	In, Out time.Time
+	ToAgent bool
 }
 
 func (r Residence) String() string {
@@ -440,6 +449,11 @@ func residence(seen []harness.Sighting, probe, uas uint16) Residence {
 			continue
 		}
 		r.Packets++
+		for _, p := range []SlowPass{{h.in1, h.out1, true}, {h.in2, h.out2, false}} {
+			if p.Out.Sub(p.In) > time.Millisecond && len(r.Slow) < 100 {
+				r.Slow = append(r.Slow, p)
+			}
+		}
 		a = append(a, h.out1.Sub(h.in1))
 		b = append(b, h.out2.Sub(h.in2))
 		both = append(both, h.out1.Sub(h.in1)+h.out2.Sub(h.in2))

@@ -52,3 +52,16 @@ func TestResidence(t *testing.T) {
 		t.Errorf("both %+v, want p50 400µs p99 2.05ms", r.Both)
 	}
 }
+
+// A pass over a millisecond is kept with its times, to line up with a scheduler trace.
+func TestResidenceKeepsSlowPasses(t *testing.T) {
+	const probe, uas = 30000, 40000
+	seen := []harness.Sighting{
+		sighting(0, probe, 5000, 1, viaMagic), sighting(300*time.Microsecond, 5002, uas, 1, viaMagic),
+		sighting(5*time.Millisecond, uas, 5002, 1, viaMagic), sighting(7*time.Millisecond, 5000, probe, 1, viaMagic),
+	}
+	r := residence(seen, probe, uas)
+	if len(r.Slow) != 1 || r.Slow[0].ToAgent || r.Slow[0].Out.Sub(r.Slow[0].In) != 2*time.Millisecond {
+		t.Fatalf("slow passes %+v; want the agent→caller pass of 2 ms only", r.Slow)
+	}
+}
