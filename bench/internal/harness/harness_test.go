@@ -293,7 +293,7 @@ func TestEchoResidence(t *testing.T) {
 	seen := []Sighting{
 		sight(0, client, echo, 1, echoMagic), sight(0.1, echo, client, 1, echoMagic),
 		sight(20, client, echo, 2, echoMagic), sight(23, echo, client, 2, echoMagic),
-		sight(40, client, echo, 3, echoMagic), // never answered: not counted
+		sight(40, client, echo, 3, echoMagic),                              // never answered: not counted
 		sight(60, client, echo, 4, 0x21), sight(61, echo, client, 4, 0x21), // another probe's tag
 		sight(80, client, 40001, 5, echoMagic), sight(80.2, 40001, client, 5, echoMagic), // another stream
 	}
