@@ -300,8 +300,12 @@ func (r *Report) Finish(stdout io.Writer, resultsFile, tableFile string) error {
 
 // Pin returns the command prefix that pins a process to one core, or nothing
 // when taskset is missing or the machine has one core.
+//
+// The machine's cores, not runtime.NumCPU: that counts the cores this process may use,
+// so a process started pinned (the paced echo's client, on core 1) saw one core and
+// left its echo server on its own core instead of the server's.
 func Pin(core int) []string {
-	if runtime.NumCPU() < 2 {
+	if machineCores() < 2 {
 		return nil
 	}
 	if _, err := exec.LookPath("taskset"); err != nil {
@@ -570,7 +574,7 @@ func (h *Hotline) Metrics() (map[string]float64, error) {
 // unpinned, ran on the server's core for up to 4.8 ms at a time while the server's
 // threads waited, which showed as the server's own latency. No-op on one core.
 func PinSelf(core int) error {
-	if runtime.NumCPU() < 2 {
+	if machineCores() < 2 {
 		return nil
 	}
 	var set unix.CPUSet
@@ -601,7 +605,7 @@ func PinSelf(core int) error {
 // set, limits Shield to the processes it accepts (tests).
 func Shield(core int, only func(pid int) bool) (restore func(), moved, kept int, err error) {
 	restore = func() {}
-	if runtime.NumCPU() < 2 {
+	if machineCores() < 2 {
 		return restore, 0, 0, nil
 	}
 	type saved struct {

@@ -310,3 +310,24 @@ func TestEchoResidence(t *testing.T) {
 		t.Errorf("a non-tag decoded as %d", got)
 	}
 }
+
+// A process pinned to one core still pins its children to the core asked for: the
+// paced echo's client runs on core 1 and starts its echo server on core 0.
+func TestPinFromAPinnedProcess(t *testing.T) {
+	if os.Getenv("HARNESS_PIN_HELPER") == "1" { // the pinned process: say what Pin(0) gives
+		fmt.Printf("pin=%q\n", strings.Join(Pin(0), " "))
+		return
+	}
+	if machineCores() < 2 {
+		t.Fatal("the benchmarks need two cores; this machine has one")
+	}
+	cmd := exec.Command("taskset", "-c", "1", os.Args[0], "-test.run=^TestPinFromAPinnedProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HARNESS_PIN_HELPER=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), `pin="taskset -c 0"`) {
+		t.Errorf("a process pinned to core 1 pins its children with %s, want taskset -c 0", out)
+	}
+}
