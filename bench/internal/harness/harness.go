@@ -381,7 +381,13 @@ func StartHotline(ctx context.Context, bin, config, dir string) (*Hotline, error
 		argv = append(argv, "--config", config)
 	}
 	h.cmd = exec.Command(argv[0], argv[1:]...)
-	h.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "HOTLINE_ADMIN_TOKEN=bench")
+	// One processor for one core, as the benchmarks define the server's share;
+	// B_GOMAXPROCS overrides it for experiments (still on core 0).
+	procs := "1"
+	if v := os.Getenv("B_GOMAXPROCS"); v != "" {
+		procs = v
+	}
+	h.cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs, "HOTLINE_ADMIN_TOKEN=bench")
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
 	if err := h.cmd.Start(); err != nil {
 		return nil, err
