@@ -280,6 +280,9 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 	time.Sleep(window)
 	c1, e1, err := server()
 	if err != nil {
+		if tap != nil {
+			_, _ = tap.Stop()
+		}
 		return PacedEcho{}, err
 	}
 	time.Sleep(100 * time.Millisecond) // the window's last packets on their way back
