@@ -29,6 +29,7 @@ func main() {
 	window := flag.Duration("window", 10*time.Second, "measurement window once a step is up")
 	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
 	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
+	callerMedia := flag.String("caller-media", "paced", "who sends the callers' audio: paced (this program, calls' phases spread evenly over the 20 ms; SIPp signals) or sipp (SIPp's rtp_stream, which sends in clumps)")
 	record := flag.Bool("record", true, "record every bridged call, as shipped (false: the B5 'off' state)")
 	shield := flag.Bool("shield", true, "move the machine's other processes off the server's core for the run (restored at the end)")
 	floorOnly := flag.Bool("floor-only", false, "internal: measure the B0 floor and print it as JSON")
@@ -51,13 +52,16 @@ func main() {
 		_ = json.NewEncoder(os.Stdout).Encode(f)
 		return
 	}
-	if err := run(*steps, *rate, *window, *results, *jitter, *record, *shield); err != nil {
+	if err := run(*steps, *rate, *window, *results, *jitter, *record, *shield, *callerMedia); err != nil {
 		fmt.Fprintln(os.Stderr, "b4:", err)
 		os.Exit(1)
 	}
 }
 
-func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record, shield bool) error {
+func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record, shield bool, callerMedia string) error {
+	if callerMedia != "paced" && callerMedia != "sipp" {
+		return fmt.Errorf("-caller-media %q: paced or sipp", callerMedia)
+	}
 	ctx := context.Background()
 	root, err := harness.ModuleRoot()
 	if err != nil {
@@ -109,6 +113,11 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		return err
 	}
 	defer s.Stop()
+	s.PacedMedia = callerMedia == "paced"
+	mediaDesc := "SIPp callers (rtp_stream, 10 s of speech as 20 ms PCMU)"
+	if s.PacedMedia {
+		mediaDesc = "SIPp callers for the signalling; their audio (10 s of speech as 20 ms PCMU) sent by this program from one socket to each call's leg, the calls' phases spread evenly over the 20 ms (-caller-media paced; hotline latches each leg onto it)"
+	}
 	recordingDesc := "Every bridged call is also recorded (stereo WAV, as shipped)."
 	if !record {
 		if err := s.RecordingOff(); err != nil {
@@ -119,8 +128,8 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	r := &harness.Report{
 		Title: "B4: bridged calls",
 		Method: fmt.Sprintf("hotline on core 0 (GOMAXPROCS=1), config written at run time: a straight-to-queue intake, one queue, "+
-			"%d agents with static contacts all on one SIPp UAS with -rtp_echo; SIPp callers (rtp_stream, 10 s of speech as 20 ms PCMU) "+
-			"ramp at %v calls/s; both SIPp on core 1. %s A %v window per step: "+
+			"%d agents with static contacts all on one SIPp UAS with -rtp_echo; %s; "+
+			"the calls ramp at %v calls/s; both SIPp and this program on core 1. %s A %v window per step: "+
 			"server CPU from /proc/PID/stat ÷ RTP packets hotline sent (hotline_rtp_packets_sent_total: each one a forwarded packet, "+
 			"a receive and a send) = CPU µs per forwarded packet, ÷ 2 × the B0 per-operation floor (%.2f µs, measured in this run) = the ratio; "+
 			"also ÷ the paced B0 floor: a minimal Go echo (a goroutine per socket reading and sending back) on core 0 answering as many 20 ms streams "+
@@ -130,7 +139,7 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			"from a capture of lo (a packet socket with a kernel filter for the probe's tag, kernel timestamps as each packet arrives): "+
 			"from its arrival from the caller to its departure to the agent, plus from its arrival from the agent to its departure to the caller. "+
 			"Also reported: the probe's round trip minus a direct round trip to the same SIPp echo, sent side by side (both cross SIPp's loaded core). "+
-			"media.jitter_buffer %s. This process (probe, capture) pinned to core 1. %s Load average at start %s.", maxN+50, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), shieldDesc, loadStart),
+			"media.jitter_buffer %s. This process (probe, capture) pinned to core 1. %s Load average at start %s.", maxN+50, mediaDesc, rate, recordingDesc, window, floor.PacketOpUS, jitterDesc(jitter), shieldDesc, loadStart),
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
 	time.Sleep(2 * time.Second)
@@ -141,8 +150,8 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 			return err
 		}
 		load := fmt.Sprintf("%d bridged", n)
-		if res.CallerSIPpPct > 70 || res.UASPct > 70 {
-			load += fmt.Sprintf(" VOID (SIPp %.0f %% / %.0f %%)", res.CallerSIPpPct, res.UASPct)
+		if res.CallerSIPpPct > 70 || res.UASPct > 70 || res.BenchPct > 70 {
+			load += fmt.Sprintf(" VOID (SIPp %.0f %% / %.0f %%, bench %.0f %%)", res.CallerSIPpPct, res.UASPct, res.BenchPct)
 		}
 		ratio := res.USPerForwarded / (2 * floor.PacketOpUS)
 		addP50 := res.ViaHotline.P50 - res.Direct.P50
@@ -172,9 +181,9 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		r.Add("B4", load, "loss: probe / at hotline (lost+dropped)", fmt.Sprintf("%.2f %% / %.3f %%", probeLoss, serverLoss), "0")
 		r.Add("B4", load, "failed calls", fmt.Sprintf("%d of %d (up %d)", res.Failed, res.Created, res.Up), "0")
 		fmt.Fprintf(&r.Detail, "%d calls: up %d; created %d failed %d; server CPU %v (%.1f %%); forwarded %.0f pkts (%.1f/s/call), received %.0f; "+
-			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%; load %s; hypervisor steal core 0 %.1f %%, core 1 %.1f %%\n  via hotline: %s\n  direct echo: %s\n  in hotline (lo capture): %s\n  recordings: %d files, %d bytes %s\n",
+			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%, bench %.0f %%; paced caller media: %d streams, %d sent, %d back; load %s; hypervisor steal core 0 %.1f %%, core 1 %.1f %%\n  via hotline: %s\n  direct echo: %s\n  in hotline (lo capture): %s\n  recordings: %d files, %d bytes %s\n",
 			n, res.Up, res.Created, res.Failed, res.ServerCPU, res.CPUPct, res.Forwarded, res.Forwarded/res.Window.Seconds()/float64(max(1, res.Up)),
-			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, kit.LoadAvg(), res.StealPct[0], res.StealPct[1], res.ViaHotline, res.Direct, res.OnWire,
+			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, res.BenchPct, res.PacedStreams, res.PacedSent, res.PacedBack.Load(), kit.LoadAvg(), res.StealPct[0], res.StealPct[1], res.ViaHotline, res.Direct, res.OnWire,
 			res.Recordings, res.BytesWritten, res.Err)
 		if os.Getenv("B4_DEBUG") != "" {
 			for _, p := range res.OnWire.Slow {

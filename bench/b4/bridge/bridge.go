@@ -16,11 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline-12345/hotline/bench/b4/kit"
 	"github.com/hotline-12345/hotline/bench/internal/harness"
 	"github.com/hotline-12345/hotline/internal/testkit"
+	"golang.org/x/net/ipv4"
 )
 
 // Setup is a running hotline with its agents' UAS.
@@ -30,6 +32,13 @@ type Setup struct {
 	Dir    string
 	UL     string // caller audio (headerless μ-law)
 	RecDir string
+	// PacedMedia: the callers' media comes from this process, not from SIPp: SIPp
+	// places the calls (signalling only) and one socket of ours sends each call's 20 ms
+	// PCMU (the caller audio) to its leg at hotline, the calls' phases spread evenly
+	// over the 20 ms, as a trunk carrying independent calls delivers them; hotline
+	// latches each leg onto it. SIPp's rtp_stream sends its calls' packets in clumps
+	// (up to 226 within 50 µs at 300 calls), which measures the generator's bursts.
+	PacedMedia bool
 }
 
 // Start builds and starts hotline with agents agents, all on one SIPp UAS echoing RTP.
@@ -117,6 +126,7 @@ type Result struct {
 	SocketDrops           int64
 	USPerForwarded        float64
 	CallerSIPpPct, UASPct float64
+	BenchPct              float64 // this process: probes, capture and (PacedMedia) the callers' media
 	// Probe round trips.
 	ViaHotline, Direct Stats
 	// OnWire is the time the probe's packets spent in hotline, from a capture of lo: per
@@ -124,6 +134,11 @@ type Result struct {
 	OnWire       Residence
 	BytesWritten int64
 	Recordings   int
+	// PacedStreams is how many load calls this process sent media for (Setup.PacedMedia);
+	// PacedSent and PacedBack count their packets sent and come back over the step.
+	PacedStreams int
+	PacedSent    int64
+	PacedBack    *atomic.Int64
 	// StealPct is the hypervisor's steal on core 0 (the server's) and core 1 in the window.
 	StealPct [2]float64
 	Err      string
@@ -146,14 +161,18 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // Step runs n bridged calls (ramped at rate) plus one probe call, and measures over window.
 func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Duration) (Result, error) {
-	r := Result{Calls: n, Window: window}
+	r := Result{Calls: n, Window: window, PacedBack: new(atomic.Int64)}
 	ramp := time.Duration(float64(n) / rate * float64(time.Second))
 	settle := 3 * time.Second
 	talk := ramp + settle + window + 8*time.Second
-	load, err := harness.StartSIPp(ctx, s.Dir, fmt.Sprintf("callers%d-%d", n, time.Now().UnixNano()%100000), testkit.SIPpOpts{
+	opts := testkit.SIPpOpts{
 		Scenario: testkit.ScenarioCall, Number: "12345", Target: s.H.SIPAddr,
 		Calls: n, Rate: rate, Concurrency: n, Pause: talk, AudioUL: s.UL, RecvTimeout: 60 * time.Second,
-	})
+	}
+	if s.PacedMedia {
+		opts.AudioUL = ""
+	}
+	load, err := harness.StartSIPp(ctx, s.Dir, fmt.Sprintf("callers%d-%d", n, time.Now().UnixNano()%100000), opts)
 	if err != nil {
 		return r, err
 	}
@@ -216,10 +235,22 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 		r.Err = "probe call not found in /api/calls"
 	}
 	uasMedia := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.UAS.MediaPort))
+	stopMedia := func() {}
+	if s.PacedMedia {
+		stopMedia, err = s.paceCallers(load.MediaPort, &r)
+		if err != nil {
+			load.Stop()
+			probeCall.Stop()
+			return r, err
+		}
+		defer stopMedia()
+		time.Sleep(2 * time.Second) // every leg latched onto our socket
+	}
 
 	cpu0, _ := harness.ProcTreeCPU(s.H.Pid())
 	core0a, _ := harness.ReadCoreTimes(0)
 	core1a, _ := harness.ReadCoreTimes(1)
+	self0 := harness.SelfCPU()
 	l0, _ := harness.ProcCPU(load.Pid())
 	u0, _ := harness.ProcCPU(s.UAS.Pid())
 	drops0, _ := harness.ProcUDPDrops(s.H.Pid())
@@ -248,12 +279,14 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	core0b, _ := harness.ReadCoreTimes(0)
 	core1b, _ := harness.ReadCoreTimes(1)
 	r.StealPct = [2]float64{harness.StealPct(core0a, core0b), harness.StealPct(core1a, core1b)}
+	self1 := harness.SelfCPU()
 	l1, _ := harness.ProcCPU(load.Pid())
 	u1, _ := harness.ProcCPU(s.UAS.Pid())
 	drops1, _ := harness.ProcUDPDrops(s.H.Pid())
 	m1, _ := kit.Scrape(s.H.HTTPAddr)
 	up, _ := load.Snapshot()
 	wg.Wait()
+	stopMedia()
 	if tap != nil {
 		seen, err := tap.Stop()
 		if err != nil && r.Err == "" {
@@ -269,6 +302,7 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	r.CPUPct = 100 * r.ServerCPU.Seconds() / elapsed.Seconds()
 	r.CallerSIPpPct = 100 * (l1 - l0).Seconds() / elapsed.Seconds()
 	r.UASPct = 100 * (u1 - u0).Seconds() / elapsed.Seconds()
+	r.BenchPct = 100 * (self1 - self0).Seconds() / elapsed.Seconds()
 	r.SocketDrops = drops1 - drops0
 	r.Forwarded = m1.Sum("hotline_rtp_packets_sent_total") - m0.Sum("hotline_rtp_packets_sent_total")
 	r.Received = m1.Sum("hotline_rtp_packets_received_total") - m0.Sum("hotline_rtp_packets_received_total")
@@ -289,6 +323,81 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 		_ = os.WriteFile(filepath.Join(os.TempDir(), fmt.Sprintf("b4-hotline-%d.log", n)), []byte(s.H.LogTail()), 0o644)
 	}
 	return r, nil
+}
+
+// paceCallers finds the load calls' legs at hotline (answered calls whose signalled
+// media is SIPp's port) and sends each its caller audio from one socket of ours, paced
+// (harness.PaceStreams); what hotline sends back to the callers is read and counted.
+func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
+	var body struct {
+		Calls []struct {
+			State string `json:"state"`
+			RTP   *struct{ Local, Remote string }
+		}
+	}
+	if err := kit.GetJSON(s.H.HTTPAddr, "/api/calls", &body); err != nil {
+		return nil, err
+	}
+	want := fmt.Sprintf("127.0.0.1:%d", sippMedia)
+	var dsts []netip.AddrPort
+	for _, c := range body.Calls {
+		if c.State == "answered" && c.RTP != nil && c.RTP.Remote == want {
+			if ap, err := netip.ParseAddrPort(c.RTP.Local); err == nil {
+				dsts = append(dsts, ap)
+			}
+		}
+	}
+	if len(dsts) == 0 {
+		return nil, errors.New("bridge: no answered load call in /api/calls")
+	}
+	audio, err := os.ReadFile(s.UL)
+	if err != nil {
+		return nil, err
+	}
+	if len(audio) < 160 {
+		return nil, fmt.Errorf("bridge: %s holds less than a frame", s.UL)
+	}
+	frames := int64(len(audio) / 160)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
+	pc := ipv4.NewPacketConn(c)
+	done := make(chan struct{})
+	var sent atomic.Int64
+	go func() {
+		msgs := make([]ipv4.Message, 64)
+		for i := range msgs {
+			msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+		}
+		for {
+			k, err := pc.ReadBatch(msgs, 0)
+			if err != nil {
+				return
+			}
+			r.PacedBack.Add(int64(k))
+		}
+	}()
+	ssrc := uint32(time.Now().UnixNano())
+	go harness.PaceStreams(pc, dsts, done, &sent, func(stream int, frame int64, b []byte) {
+		b[0], b[1] = 0x80, 0 // PCMU
+		binary.BigEndian.PutUint16(b[2:], uint16(frame))
+		binary.BigEndian.PutUint32(b[4:], uint32(frame*160))
+		binary.BigEndian.PutUint32(b[8:], ssrc+uint32(stream))
+		at := (frame + int64(stream)*37) % frames // each caller at another point of the speech
+		copy(b[12:], audio[at*160:at*160+160])
+	})
+	r.PacedStreams = len(dsts)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			r.PacedSent = sent.Load()
+			c.Close()
+		})
+	}, nil
 }
 
 func firstLine(s string) string {

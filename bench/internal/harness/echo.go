@@ -191,71 +191,17 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 			back.Add(int64(n))
 		}
 	}()
-	// The streams' sends go out in batches (sendmmsg) of what fell due in each
-	// millisecond, as many as the 20 ms holds; the echo server still gets each
-	// packet on its own socket.
-	addrs := make([]*net.UDPAddr, len(dsts))
-	for i, d := range dsts {
-		addrs[i] = net.UDPAddrFromAddrPort(d)
-	}
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		pkt := make([]byte, 172)
-		pkt[0] = 0x80
-		// The first stream's packets carry a numbered tag for the lo capture; each
-		// has a buffer of its own until its batch has gone.
-		var probe [8][]byte
-		for i := range probe {
-			probe[i] = make([]byte, 172)
-			probe[i][0], probe[i][12], probe[i][13] = 0x80, echoMagic, 0x30
+	// The first stream's packets carry a numbered tag for the lo capture.
+	go PaceStreams(pc, dsts, stop, &sent, func(stream int, frame int64, b []byte) {
+		clear(b)
+		b[0] = 0x80
+		if stream == 0 {
+			b[12], b[13] = echoMagic, 0x30
+			TagEncode(b[14:20], uint32(frame))
 		}
-		probeN := uint32(0)
-		batch := make([]ipv4.Message, 0, 256)
-		flush := func() {
-			for len(batch) > 0 {
-				n, err := pc.WriteBatch(batch, 0)
-				if err != nil {
-					batch = batch[:0]
-					return
-				}
-				sent.Add(int64(n))
-				batch = batch[:copy(batch, batch[n:])]
-			}
-		}
-		start := time.Now()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		next, frame := 0, int64(0)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			elapsed := time.Since(start)
-			for {
-				due := time.Duration(frame)*20*time.Millisecond + time.Duration(next)*20*time.Millisecond/time.Duration(len(dsts))
-				if due > elapsed {
-					break
-				}
-				b := pkt
-				if next == 0 {
-					b = probe[probeN%uint32(len(probe))]
-					TagEncode(b[14:20], probeN)
-					probeN++
-				}
-				batch = append(batch, ipv4.Message{Buffers: [][]byte{b}, Addr: addrs[next]})
-				if len(batch) == cap(batch) || (next == 0 && probeN%uint32(len(probe)) == 0) {
-					flush() // before a probe buffer comes round again
-				}
-				if next++; next == len(dsts) {
-					next, frame = 0, frame+1
-				}
-			}
-			flush()
-		}
-	}()
+	})
 	// The server's CPU µs and packets echoed so far.
 	server := func() (cpu, echoed int64, err error) {
 		if _, err := fmt.Fprintln(toChild); err != nil {
@@ -363,4 +309,64 @@ func PacedEchoMain(serverFlag, serverArg, clientFlag, clientArg string) (bool, e
 		return true, json.NewEncoder(os.Stdout).Encode(p)
 	}
 	return false, nil
+}
+
+// PaceStreams sends len(dsts) streams of one 172-byte packet per 20 ms (20 ms of PCMU
+// behind an RTP header), their phases spread evenly over the 20 ms, all from pc's one
+// socket, until stop closes: each millisecond, what fell due goes out in batches
+// (sendmmsg), every packet to its own destination. fill writes stream's packet of
+// frame into b (each packet has a buffer of its own until its batch has gone); sent
+// counts what the kernel took.
+func PaceStreams(pc *ipv4.PacketConn, dsts []netip.AddrPort, stop <-chan struct{}, sent *atomic.Int64, fill func(stream int, frame int64, b []byte)) {
+	if len(dsts) == 0 {
+		return
+	}
+	addrs := make([]*net.UDPAddr, len(dsts))
+	for i, d := range dsts {
+		addrs[i] = net.UDPAddrFromAddrPort(d)
+	}
+	batch := make([]ipv4.Message, 0, 256)
+	bufs := make([][]byte, cap(batch))
+	for i := range bufs {
+		bufs[i] = make([]byte, 172)
+	}
+	flush := func() {
+		for len(batch) > 0 {
+			n, err := pc.WriteBatch(batch, 0)
+			if err != nil {
+				batch = batch[:0]
+				return
+			}
+			sent.Add(int64(n))
+			batch = batch[:copy(batch, batch[n:])]
+		}
+	}
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	next, frame := 0, int64(0)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		elapsed := time.Since(start)
+		for {
+			due := time.Duration(frame)*20*time.Millisecond + time.Duration(next)*20*time.Millisecond/time.Duration(len(dsts))
+			if due > elapsed {
+				break
+			}
+			b := bufs[len(batch)]
+			fill(next, frame, b)
+			batch = append(batch, ipv4.Message{Buffers: [][]byte{b}, Addr: addrs[next]})
+			if len(batch) == cap(batch) {
+				flush()
+			}
+			if next++; next == len(dsts) {
+				next, frame = 0, frame+1
+			}
+		}
+		flush()
+	}
 }
