@@ -141,6 +141,9 @@ type Result struct {
 	PacedBack    *atomic.Int64
 	// StealPct is the hypervisor's steal on core 0 (the server's) and core 1 in the window.
 	StealPct [2]float64
+	// BusyPct is how busy each core was (all processes, kernel included), SoftirqPct
+	// the part in softirq context: a packet sent on lo is delivered on the sender's core.
+	BusyPct, SoftirqPct [2]float64
 	Err      string
 }
 
@@ -279,6 +282,8 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	core0b, _ := harness.ReadCoreTimes(0)
 	core1b, _ := harness.ReadCoreTimes(1)
 	r.StealPct = [2]float64{harness.StealPct(core0a, core0b), harness.StealPct(core1a, core1b)}
+	r.BusyPct = [2]float64{harness.BusyPct(core0a, core0b), harness.BusyPct(core1a, core1b)}
+	r.SoftirqPct = [2]float64{harness.SoftirqPct(core0a, core0b), harness.SoftirqPct(core1a, core1b)}
 	self1 := harness.SelfCPU()
 	l1, _ := harness.ProcCPU(load.Pid())
 	u1, _ := harness.ProcCPU(s.UAS.Pid())

@@ -661,7 +661,24 @@ func Shield(core int, only func(pid int) bool) (restore func(), moved, kept int,
 }
 
 // CoreTimes is one core's time by kind, from /proc/stat, in clock ticks.
-type CoreTimes struct{ Total, Steal int64 }
+type CoreTimes struct{ Total, Steal, Idle, Softirq int64 }
+
+// BusyPct is the share of the interval from a to b the core spent running anything
+// (neither idle nor stolen); SoftirqPct the share in softirq context (on loopback: the
+// delivery of packets sent from this core, before any reader wakes).
+func BusyPct(a, b CoreTimes) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return 100 * float64((b.Total-a.Total)-(b.Idle-a.Idle)-(b.Steal-a.Steal)) / float64(b.Total-a.Total)
+}
+
+func SoftirqPct(a, b CoreTimes) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return 100 * float64(b.Softirq-a.Softirq) / float64(b.Total-a.Total)
+}
 
 // ReadCoreTimes reads the core's line of /proc/stat. Steal is time the hypervisor ran
 // something else while this virtual core had work: on a VM it adds to every latency
@@ -690,7 +707,12 @@ func parseCoreTimes(b []byte, core int) (CoreTimes, error) {
 			if i < 8 { // user nice system idle iowait irq softirq steal; guest time is inside user
 				t.Total += v
 			}
-			if i == 7 {
+			switch i {
+			case 3, 4: // idle, iowait
+				t.Idle += v
+			case 6:
+				t.Softirq = v
+			case 7:
 				t.Steal = v
 			}
 		}

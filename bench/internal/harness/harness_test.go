@@ -263,8 +263,15 @@ func TestCoreTimes(t *testing.T) {
 	if err != nil || a.Total != 100 || a.Steal != 10 {
 		t.Fatalf("cpu1 = %+v, %v; want total 100 steal 10", a, err)
 	}
-	if c0, err := parseCoreTimes(stat, 0); err != nil || c0.Total != 36 || c0.Steal != 8 {
-		t.Fatalf("cpu0 = %+v, %v; want total 36 steal 8 (guest time not counted twice)", c0, err)
+	if c0, err := parseCoreTimes(stat, 0); err != nil || c0.Total != 36 || c0.Steal != 8 || c0.Idle != 9 || c0.Softirq != 7 {
+		t.Fatalf("cpu0 = %+v, %v; want total 36 steal 8 idle 9 softirq 7 (guest time not counted twice)", c0, err)
+	}
+	b := CoreTimes{Total: 300, Steal: 20, Idle: 160, Softirq: 30}
+	if got := BusyPct(a, b); got != 45 { // 200 ticks: 100 idle, 10 stolen
+		t.Errorf("BusyPct = %v, want 45", got)
+	}
+	if got := SoftirqPct(a, b); got != 15 {
+		t.Errorf("SoftirqPct = %v, want 15", got)
 	}
 	if _, err := parseCoreTimes(stat, 2); err == nil {
 		t.Error("cpu2 read from a two-core /proc/stat")
