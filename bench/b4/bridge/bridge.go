@@ -144,7 +144,7 @@ type Result struct {
 	// BusyPct is how busy each core was (all processes, kernel included), SoftirqPct
 	// the part in softirq context: a packet sent on lo is delivered on the sender's core.
 	BusyPct, SoftirqPct [2]float64
-	Err      string
+	Err                 string
 }
 
 // Stats are round trips of tagged packets.
