@@ -29,6 +29,7 @@ func main() {
 	window := flag.Duration("window", 10*time.Second, "measurement window once a step is up")
 	results := flag.String("results", "bench/RESULTS-b3-b6.md", "append the report to this markdown file ('' = none)")
 	jitter := flag.Duration("jitter", 0, "media.jitter_buffer for the server (0: its default, 40 ms)")
+	atKnee := flag.Float64("at-knee", 0.8, "after the steps, one more at this share of the knee they found (0: none)")
 	callerMedia := flag.String("caller-media", "paced", "who sends the callers' audio: paced (this program, calls' phases spread evenly over the 20 ms; SIPp signals) or sipp (SIPp's rtp_stream, which sends in clumps)")
 	record := flag.Bool("record", true, "record every bridged call, as shipped (false: the B5 'off' state)")
 	shield := flag.Bool("shield", true, "move the machine's other processes off the server's core for the run (restored at the end)")
@@ -52,13 +53,13 @@ func main() {
 		_ = json.NewEncoder(os.Stdout).Encode(f)
 		return
 	}
-	if err := run(*steps, *rate, *window, *results, *jitter, *record, *shield, *callerMedia); err != nil {
+	if err := run(*steps, *rate, *window, *results, *jitter, *record, *shield, *callerMedia, *atKnee); err != nil {
 		fmt.Fprintln(os.Stderr, "b4:", err)
 		os.Exit(1)
 	}
 }
 
-func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record, shield bool, callerMedia string) error {
+func run(steps string, rate float64, window time.Duration, results string, jitter time.Duration, record, shield bool, callerMedia string, atKnee float64) error {
 	if callerMedia != "paced" && callerMedia != "sipp" {
 		return fmt.Errorf("-caller-media %q: paced or sipp", callerMedia)
 	}
@@ -143,13 +144,14 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 	}
 	fmt.Fprintf(&r.Detail, "B0 floor this run: %s\n", floor)
 	time.Sleep(2 * time.Second)
-	knee := 0
-	for _, n := range ns {
+	// measure runs one step and reports it; ok: its loss is within the knee's bound,
+	// stop: past the knee.
+	measure := func(n int, tag string) (ok, stop bool, err error) {
 		res, err := s.Step(ctx, n, rate, window)
 		if err != nil {
-			return err
+			return false, false, err
 		}
-		load := fmt.Sprintf("%d bridged", n)
+		load := fmt.Sprintf("%d bridged", n) + tag
 		if res.CallerSIPpPct > 70 || res.UASPct > 70 || res.BenchPct > 70 {
 			load += fmt.Sprintf(" VOID (SIPp %.0f %% / %.0f %%, bench %.0f %%)", res.CallerSIPpPct, res.UASPct, res.BenchPct)
 		}
@@ -199,12 +201,32 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		fmt.Fprintf(&r.Detail, "  probe round trip through hotline, median of the first / last tenth of the window: %.1f ms / %.1f ms\n", first, last)
 		if res.Failed > n/200 || res.CPUPct > 95 || res.ViaHotline.Back == 0 {
 			fmt.Fprintf(&r.Detail, "  past the knee at %d (failed calls, the server's core saturated, or no probe packet back): stopping\n", n)
+			return false, true, nil
+		}
+		return probeLoss <= 1 && serverLoss <= 1, false, nil
+	}
+	knee := 0
+	for _, n := range ns {
+		ok, stop, err := measure(n, "")
+		if err != nil {
+			return err
+		}
+		if stop {
 			break
 		}
-		if probeLoss <= 1 && serverLoss <= 1 {
+		if ok {
 			knee = n
 		}
 		time.Sleep(5 * time.Second)
+	}
+	if atKnee > 0 && knee > 0 {
+		// The latency target's load, measured in the same run as the knee it is a share of
+		// (this machine's speed drifts from hour to hour).
+		n := int(atKnee*float64(knee) + 0.5)
+		time.Sleep(5 * time.Second)
+		if _, _, err := measure(n, fmt.Sprintf(" (%.0f %% of the knee)", 100*atKnee)); err != nil {
+			return err
+		}
 	}
 	r.Add("B4", "", "knee (last step with loss ≤ 1 % and no failures)", fmt.Sprintf("%d bridged calls", knee), "1,000 on two cores")
 	return r.Finish(os.Stdout, results, "")
