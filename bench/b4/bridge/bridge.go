@@ -372,19 +372,7 @@ func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
 	pc := ipv4.NewPacketConn(c)
 	done := make(chan struct{})
 	var sent atomic.Int64
-	go func() {
-		msgs := make([]ipv4.Message, 64)
-		for i := range msgs {
-			msgs[i].Buffers = [][]byte{make([]byte, 1500)}
-		}
-		for {
-			k, err := pc.ReadBatch(msgs, 0)
-			if err != nil {
-				return
-			}
-			r.PacedBack.Add(int64(k))
-		}
-	}()
+	go harness.CountReplies(pc, r.PacedBack)
 	ssrc := uint32(time.Now().UnixNano())
 	go harness.PaceStreams(pc, dsts, done, &sent, func(stream int, frame int64, b []byte) {
 		b[0], b[1] = 0x80, 0 // PCMU

@@ -178,19 +178,7 @@ func MeasurePacedEcho(serverFlag string, n int, window time.Duration) (PacedEcho
 	_ = c.SetWriteBuffer(4 << 20)
 	var sent, back atomic.Int64
 	pc := ipv4.NewPacketConn(c)
-	go func() {
-		msgs := make([]ipv4.Message, 64)
-		for i := range msgs {
-			msgs[i].Buffers = [][]byte{make([]byte, 1500)}
-		}
-		for {
-			n, err := pc.ReadBatch(msgs, 0)
-			if err != nil {
-				return
-			}
-			back.Add(int64(n))
-		}
-	}()
+	go CountReplies(pc, &back)
 	stop := make(chan struct{})
 	defer close(stop)
 	// The first stream's packets carry a numbered tag for the lo capture.
@@ -309,6 +297,22 @@ func PacedEchoMain(serverFlag, serverArg, clientFlag, clientArg string) (bool, e
 		return true, json.NewEncoder(os.Stdout).Encode(p)
 	}
 	return false, nil
+}
+
+// CountReplies reads what comes back to pc, in batches (recvmmsg), counting the packets
+// in n, until pc is closed.
+func CountReplies(pc *ipv4.PacketConn, n *atomic.Int64) {
+	msgs := make([]ipv4.Message, 64)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+	}
+	for {
+		k, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
+			return
+		}
+		n.Add(int64(k))
+	}
 }
 
 // PaceStreams sends len(dsts) streams of one 172-byte packet per 20 ms (20 ms of PCMU
