@@ -185,7 +185,7 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		fmt.Fprintf(&r.Detail, "%d calls: up %d; created %d failed %d; server CPU %v (%.1f %%); forwarded %.0f pkts (%.1f/s/call), received %.0f; "+
 			"lost %.0f dropped %.0f socket drops %d; SIPp callers %.0f %%, UAS %.0f %%, bench %.0f %%; paced caller media: %d streams, %d sent, %d back; load %s; cores busy %.0f %% / %.0f %% (softirq %.0f %% / %.0f %%); hypervisor steal core 0 %.1f %%, core 1 %.1f %%\n  via hotline: %s\n  direct echo: %s\n  in hotline (lo capture): %s\n  recordings: %d files, %d bytes %s\n",
 			n, res.Up, res.Created, res.Failed, res.ServerCPU, res.CPUPct, res.Forwarded, res.Forwarded/res.Window.Seconds()/float64(max(1, res.Up)),
-			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, res.BenchPct, res.PacedStreams, res.PacedSent, res.PacedBack.Load(), kit.LoadAvg(), res.BusyPct[0], res.BusyPct[1], res.SoftirqPct[0], res.SoftirqPct[1], res.StealPct[0], res.StealPct[1], res.ViaHotline, res.Direct, res.OnWire,
+			res.Received, res.ServerLost, res.ServerDropped, res.SocketDrops, res.CallerSIPpPct, res.UASPct, res.BenchPct, res.PacedStreams, res.PacedSent, res.PacedBack, kit.LoadAvg(), res.BusyPct[0], res.BusyPct[1], res.SoftirqPct[0], res.SoftirqPct[1], res.StealPct[0], res.StealPct[1], res.ViaHotline, res.Direct, res.OnWire,
 			res.Recordings, res.BytesWritten, res.Err)
 		if os.Getenv("B4_DEBUG") != "" {
 			for _, p := range res.OnWire.Slow {

@@ -139,7 +139,7 @@ type Result struct {
 	// PacedSent and PacedBack count their packets sent and come back over the step.
 	PacedStreams int
 	PacedSent    int64
-	PacedBack    *atomic.Int64
+	PacedBack    int64
 	// StealPct is the hypervisor's steal on core 0 (the server's) and core 1 in the window.
 	StealPct [2]float64
 	// BusyPct is how busy each core was (all processes, kernel included), SoftirqPct
@@ -165,7 +165,7 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // Step runs n bridged calls (ramped at rate) plus one probe call, and measures over window.
 func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Duration) (Result, error) {
-	r := Result{Calls: n, Window: window, PacedBack: new(atomic.Int64)}
+	r := Result{Calls: n, Window: window}
 	ramp := time.Duration(float64(n) / rate * float64(time.Second))
 	settle := 3 * time.Second
 	talk := ramp + settle + window + 8*time.Second
@@ -205,23 +205,10 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	stopKeep := make(chan struct{})
 	hotlineRTP := make(chan netip.AddrPort, 1)
 	go func() { // find hotline's RTP address for the probe call
-		want := fmt.Sprintf("127.0.0.1:%d", probePort)
 		for {
-			var body struct {
-				Calls []struct {
-					State string `json:"state"`
-					RTP   *struct{ Local, Remote string }
-				}
-			}
-			if kit.GetJSON(s.H.HTTPAddr, "/api/calls", &body) == nil {
-				for _, c := range body.Calls {
-					if c.State == "answered" && c.RTP != nil && c.RTP.Remote == want {
-						if ap, err := netip.ParseAddrPort(c.RTP.Local); err == nil {
-							hotlineRTP <- ap
-							return
-						}
-					}
-				}
+			if legs, err := s.answeredLegs(probePort); err == nil && len(legs) > 0 {
+				hotlineRTP <- legs[0]
+				return
 			}
 			select {
 			case <-stopKeep:
@@ -331,10 +318,9 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 	return r, nil
 }
 
-// paceCallers finds the load calls' legs at hotline (answered calls whose signalled
-// media is SIPp's port) and sends each its caller audio from one socket of ours, paced
-// (harness.PaceStreams); what hotline sends back to the callers is read and counted.
-func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
+// answeredLegs lists hotline's RTP addresses (from /api/calls) of the answered calls
+// whose signalled media is 127.0.0.1:port.
+func (s *Setup) answeredLegs(port int) ([]netip.AddrPort, error) {
 	var body struct {
 		Calls []struct {
 			State string `json:"state"`
@@ -344,14 +330,25 @@ func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
 	if err := kit.GetJSON(s.H.HTTPAddr, "/api/calls", &body); err != nil {
 		return nil, err
 	}
-	want := fmt.Sprintf("127.0.0.1:%d", sippMedia)
-	var dsts []netip.AddrPort
+	want := fmt.Sprintf("127.0.0.1:%d", port)
+	var legs []netip.AddrPort
 	for _, c := range body.Calls {
 		if c.State == "answered" && c.RTP != nil && c.RTP.Remote == want {
 			if ap, err := netip.ParseAddrPort(c.RTP.Local); err == nil {
-				dsts = append(dsts, ap)
+				legs = append(legs, ap)
 			}
 		}
+	}
+	return legs, nil
+}
+
+// paceCallers finds the load calls' legs at hotline (answered calls whose signalled
+// media is SIPp's port) and sends each its caller audio from one socket of ours, paced
+// (harness.PaceStreams); what hotline sends back to the callers is read and counted.
+func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
+	dsts, err := s.answeredLegs(sippMedia)
+	if err != nil {
+		return nil, err
 	}
 	if len(dsts) == 0 {
 		return nil, errors.New("bridge: no answered load call in /api/calls")
@@ -372,8 +369,8 @@ func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
 	_ = c.SetWriteBuffer(4 << 20)
 	pc := ipv4.NewPacketConn(c)
 	done := make(chan struct{})
-	var sent atomic.Int64
-	go harness.CountReplies(pc, r.PacedBack)
+	var sent, back atomic.Int64
+	go harness.CountReplies(pc, &back)
 	ssrc := uint32(time.Now().UnixNano())
 	go harness.PaceStreams(pc, dsts, done, &sent, func(stream int, frame int64, b []byte) {
 		b[0], b[1] = 0x80, 0 // PCMU
@@ -388,7 +385,7 @@ func (s *Setup) paceCallers(sippMedia int, r *Result) (stop func(), err error) {
 	return func() {
 		once.Do(func() {
 			close(done)
-			r.PacedSent = sent.Load()
+			r.PacedSent, r.PacedBack = sent.Load(), back.Load()
 			c.Close()
 		})
 	}, nil

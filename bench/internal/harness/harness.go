@@ -667,17 +667,18 @@ type CoreTimes struct{ Total, Steal, Idle, Softirq int64 }
 // (neither idle nor stolen); SoftirqPct the share in softirq context (on loopback: the
 // delivery of packets sent from this core, before any reader wakes).
 func BusyPct(a, b CoreTimes) float64 {
-	if b.Total <= a.Total {
-		return 0
-	}
-	return 100 * float64((b.Total-a.Total)-(b.Idle-a.Idle)-(b.Steal-a.Steal)) / float64(b.Total-a.Total)
+	return sharePct(a, b, (b.Total-a.Total)-(b.Idle-a.Idle)-(b.Steal-a.Steal))
 }
 
-func SoftirqPct(a, b CoreTimes) float64 {
+func SoftirqPct(a, b CoreTimes) float64 { return sharePct(a, b, b.Softirq-a.Softirq) }
+
+// sharePct is part, clock ticks of the interval from a to b, as a share of it (0 when
+// the interval is empty).
+func sharePct(a, b CoreTimes, part int64) float64 {
 	if b.Total <= a.Total {
 		return 0
 	}
-	return 100 * float64(b.Softirq-a.Softirq) / float64(b.Total-a.Total)
+	return 100 * float64(part) / float64(b.Total-a.Total)
 }
 
 // ReadCoreTimes reads the core's line of /proc/stat. Steal is time the hypervisor ran
@@ -725,9 +726,4 @@ func parseCoreTimes(b []byte, core int) (CoreTimes, error) {
 }
 
 // StealPct is the share of the interval from a to b that the hypervisor stole.
-func StealPct(a, b CoreTimes) float64 {
-	if b.Total <= a.Total {
-		return 0
-	}
-	return 100 * float64(b.Steal-a.Steal) / float64(b.Total-a.Total)
-}
+func StealPct(a, b CoreTimes) float64 { return sharePct(a, b, b.Steal-a.Steal) }
