@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 	"unsafe"
@@ -171,14 +172,18 @@ func parseSighting(frame, oob []byte) (Sighting, bool) {
 	return s, true
 }
 
-// Stop ends the capture and returns the sightings in the order the kernel delivered
-// them, and the error that ended the capture early, if any.
+// Stop ends the capture and returns the sightings in the order of their kernel times,
+// and the error that ended the capture early, if any. The times are taken as each
+// packet is queued, in the sender's system call; with two cores receiving, the tap can
+// be handed a later packet before an earlier one, so the order of arrival at the tap
+// is not the order of the times (CI saw it once).
 func (t *LoTap) Stop() ([]Sighting, error) {
 	close(t.stop)
 	<-t.done
 	unix.Close(t.fd)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	sort.SliceStable(t.seen, func(i, j int) bool { return t.seen[i].At.Before(t.seen[j].At) })
 	return t.seen, t.err
 }
 
