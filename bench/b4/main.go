@@ -14,8 +14,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hotline-12345/hotline/bench/b4/bridge"
@@ -90,7 +93,19 @@ func run(steps string, rate float64, window time.Duration, results string, jitte
 		if err != nil {
 			return err
 		}
+		// A run stopped by a signal still gives the machine's other threads their cores
+		// back (a killed run once left 119 of them on core 1 alone).
+		restore = sync.OnceFunc(restore)
 		defer restore()
+		interrupted := make(chan os.Signal, 1)
+		signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(interrupted)
+		go func() {
+			sig := <-interrupted
+			restore()
+			fmt.Fprintf(os.Stderr, "b4: %v: core 0's shield lifted, stopping\n", sig)
+			os.Exit(1)
+		}()
 		shieldDesc = fmt.Sprintf("Core 0 shielded for the run (as a media server's core is kept in production): %d threads of the machine's other processes moved to core 1, %d bound to core 0 left (per-core kernel threads).", moved, kept)
 	}
 	floor, err := harness.MeasureFloorPinned()
