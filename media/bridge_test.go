@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +164,116 @@ func BenchmarkRelay(b *testing.B) {
 			x.jb.pop(x.inFrame[:])
 		}
 		i++
+	}
+}
+
+// frameLog is a tap that keeps every frame it is given, in order.
+type frameLog struct {
+	mu     sync.Mutex
+	frames [][]byte
+}
+
+func (f *frameLog) WriteFrame(_ Codec, p []byte) {
+	f.mu.Lock()
+	f.frames = append(f.frames, append([]byte(nil), p...))
+	f.mu.Unlock()
+}
+
+func (f *frameLog) firstBytes() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b []byte
+	for _, p := range f.frames {
+		b = append(b, p[0])
+	}
+	return b
+}
+
+// While a party's packets are relayed, its inbound taps (the recording) get each frame
+// as it arrives, in sequence order: a lost packet becomes silence, a late or repeated one
+// is left out, and the de-jittered path adds nothing beside them.
+func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
+	e := newTestEngine(t)
+	peerA, peerB := newPeer(t), newPeer(t)
+	a, _ := e.NewRTPLeg(RTPLegOptions{ID: "a"})
+	b, _ := e.NewRTPLeg(RTPLegOptions{ID: "b"})
+	defer a.Close()
+	defer b.Close()
+	a.Configure(Remote{Addr: addrOf(peerA), Codec: PCMU, Send: true, Recv: true})
+	b.Configure(Remote{Addr: addrOf(peerB), Codec: PCMU, Send: true, Recv: true})
+	a.Start()
+	b.Start()
+	Bridge(a, b)
+	time.Sleep(readerIdle + 20*time.Millisecond) // past any read the bridge's start made
+	tap := &frameLog{}
+	defer a.Tap(FromParty, tap)()
+
+	dst := net.UDPAddrFromAddrPort(a.LocalAddr())
+	send := func(seq uint16, fill byte) {
+		payload := bytes.Repeat([]byte{fill}, FrameSamples)
+		peerA.WriteToUDP(rtpPacket(0, seq, uint32(seq)*FrameSamples, 0xa11ce, payload), dst)
+		time.Sleep(5 * time.Millisecond)
+	}
+	send(100, 0x01)
+	send(101, 0x02)
+	send(103, 0x04) // 102 lost
+	send(102, 0x03) // … and arrives late
+	send(103, 0x04) // a repeat
+	send(104, 0x05)
+	send(110, 0x0b) // a jump of six: three frames of silence at most
+	time.Sleep(100 * time.Millisecond)
+
+	want := []byte{0x01, 0x02, 0xff, 0x04, 0x05, 0xff, 0xff, 0xff, 0x0b}
+	if got := tap.firstBytes(); !bytes.Equal(got, want) {
+		t.Fatalf("the tap got frames % x, want % x", got, want)
+	}
+	if !a.tapsNow.Load() {
+		t.Error("a relayed leg nobody reads still goes through the jitter buffer")
+	}
+}
+
+// Someone reading a relayed party paced (a supervisor listening) gets its audio: the leg
+// goes back to de-jittering, and its taps get the de-jittered frames instead.
+func TestRelayedLegReadPacedWhenSomeoneListens(t *testing.T) {
+	e := newTestEngine(t)
+	peerA, peerB := newPeer(t), newPeer(t)
+	a, _ := e.NewRTPLeg(RTPLegOptions{ID: "a"})
+	b, _ := e.NewRTPLeg(RTPLegOptions{ID: "b"})
+	defer a.Close()
+	defer b.Close()
+	a.Configure(Remote{Addr: addrOf(peerA), Codec: PCMU, Send: true, Recv: true})
+	b.Configure(Remote{Addr: addrOf(peerB), Codec: PCMU, Send: true, Recv: true})
+	a.Start()
+	b.Start()
+	Bridge(a, b)
+	tap := &frameLog{}
+	defer a.Tap(FromParty, tap)()
+	listener := a.Inbound()
+
+	dst := net.UDPAddrFromAddrPort(a.LocalAddr())
+	heard := 0
+	frame := make([]byte, FrameSamples)
+	for i := range 40 {
+		payload := bytes.Repeat([]byte{0x42}, FrameSamples)
+		peerA.WriteToUDP(rtpPacket(0, uint16(i), uint32(i)*FrameSamples, 0xa11ce, payload), dst)
+		time.Sleep(FrameDuration)
+		if listener.ReadFrame(PCMU, frame) && frame[0] == 0x42 {
+			heard++
+		}
+	}
+	if heard < 20 {
+		t.Fatalf("a supervisor reading the relayed party heard %d of 40 frames", heard)
+	}
+	if a.tapsNow.Load() {
+		t.Error("a relayed leg with a reader still skips the jitter buffer")
+	}
+	n := 0
+	for _, b := range tap.firstBytes() {
+		if b == 0x42 {
+			n++
+		}
+	}
+	if n > 40 {
+		t.Errorf("the tap got %d frames of the party's 40: some twice", n)
 	}
 }

@@ -10,6 +10,21 @@ func silenceByte(c Codec) byte {
 	return 0xFF
 }
 
+// silentFrame is 20 ms of silence in c; the caller must not write to it.
+func silentFrame(c Codec) []byte {
+	if c == PCMA {
+		return silentPCMA[:]
+	}
+	return silentPCMU[:]
+}
+
+var silentPCMU, silentPCMA = silence(PCMU), silence(PCMA)
+
+func silence(c Codec) (f [FrameSamples]byte) {
+	FillSilence(c, f[:])
+	return f
+}
+
 // FillSilence writes one frame of silence in codec c into p.
 func FillSilence(c Codec, p []byte) {
 	b := silenceByte(c)

@@ -41,6 +41,13 @@ func (jb *jitterBuffer) clear() {
 	}
 }
 
+// reset forgets everything buffered: the next packet starts playout afresh.
+func (jb *jitterBuffer) reset() {
+	jb.clear()
+	jb.started = false
+	jb.idle = 0
+}
+
 func (jb *jitterBuffer) restart(ssrc, ts uint32) {
 	if jb.started {
 		jb.resyncs++

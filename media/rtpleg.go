@@ -181,6 +181,14 @@ type RTPLeg struct {
 	lastSeq   uint16
 	rxs       rxStats
 	dtmfIn    DTMFReceiver
+	tapInit   bool   // tapSSRC and tapSeq hold the last frame tapped as it arrived
+	tapSSRC   uint32 // (see tapsNow)
+	tapSeq    uint16
+
+	// tapsNow: the party's frames go to the inbound taps as they arrive, on the
+	// receiving goroutine, instead of through the jitter buffer on the clock; set by
+	// the receive side, read by the clock.
+	tapsNow atomic.Bool
 
 	// figures read by Stats from any goroutine
 	lastRx     atomic.Int64 // unix nanos of the last accepted packet
@@ -533,20 +541,23 @@ func (l *RTPLeg) frame() {
 	r := l.remote.Load()
 	codec := r.Codec
 
-	// What the party said: de-jitter, publish to readers, detect, tap.
-	l.jbMu.Lock()
-	l.jb.pop(l.inFrame[:])
-	l.jbMu.Unlock()
-	l.in.produce(l.inFrame[:])
-	if l.inband != nil {
-		DecodeFrame(codec, l.pcm[:], l.inFrame[:])
-		if d, ok := l.inband.Process(l.pcm[:], time.Now()); ok {
-			l.e.m.digitInband.Inc()
-			l.deliver(d)
+	// What the party said: de-jitter, publish to readers, detect, tap; unless its
+	// packets went to the taps as they arrived (see receive).
+	if !l.tapsNow.Load() {
+		l.jbMu.Lock()
+		l.jb.pop(l.inFrame[:])
+		l.jbMu.Unlock()
+		l.in.produce(l.inFrame[:])
+		if l.inband != nil {
+			DecodeFrame(codec, l.pcm[:], l.inFrame[:])
+			if d, ok := l.inband.Process(l.pcm[:], time.Now()); ok {
+				l.e.m.digitInband.Inc()
+				l.deliver(d)
+			}
 		}
-	}
-	for _, s := range *l.tapsIn.Load() {
-		s.WriteFrame(codec, l.inFrame[:])
+		for _, s := range *l.tapsIn.Load() {
+			s.WriteFrame(codec, l.inFrame[:])
+		}
 	}
 
 	// What the party hears. While the other party's packets are relayed to it the paced
@@ -760,17 +771,60 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 		}
 		return
 	}
+	// A relayed party's audio needs no de-jittering unless someone reads it paced (a
+	// supervisor listening, a mixed bridge) or listens for in-band digits: it goes to
+	// the taps (the recording) as it arrives, and the clock has nothing to do for it.
+	now1 := l.relayTo.Load() != nil && l.inband == nil && len(payload) == FrameSamples && !l.in.beingRead(now)
 	l.jbMu.Lock()
 	lost := l.rxs.update(h.SSRC, h.SequenceNumber, h.Timestamp, now)
 	l.lostNow.Store(l.rxs.lost())
-	ok := l.jb.push(h.SSRC, h.Timestamp, payload)
+	ok := true
+	switch {
+	case !now1:
+		ok = l.jb.push(h.SSRC, h.Timestamp, payload)
+	case !l.tapsNow.Load():
+		l.jb.reset() // what it holds would play stale if the paced path came back
+	}
 	l.jbMu.Unlock()
+	if l.tapsNow.Load() != now1 {
+		l.tapsNow.Store(now1)
+		l.tapInit = false
+	}
+	if now1 {
+		l.tapNow(r.Codec, h, payload)
+	}
 	if lost > 0 {
 		l.e.m.lost.Add(float64(lost))
 	}
 	if !ok {
 		l.nLate.Add(1)
 		l.e.m.dropLate.Inc()
+	}
+}
+
+// maxTapFill is the most missing frames tapNow stands in for with silence: more is a
+// pause or a new stream, which the recording re-anchors on its own.
+const maxTapFill = 3
+
+// tapNow hands a frame that was just relayed to the inbound taps, in sequence order: a
+// late or repeated packet is left out (its moment has passed), and up to maxTapFill
+// lost ones become silence, so the taps' 20 ms frames keep the party's timeline.
+func (l *RTPLeg) tapNow(c Codec, h *rtp.Header, payload []byte) {
+	taps := *l.tapsIn.Load()
+	gap := 0
+	if l.tapInit && h.SSRC == l.tapSSRC {
+		d := int16(h.SequenceNumber - l.tapSeq)
+		if d <= 0 {
+			return
+		}
+		gap = min(int(d)-1, maxTapFill)
+	}
+	l.tapInit, l.tapSSRC, l.tapSeq = true, h.SSRC, h.SequenceNumber
+	for _, s := range taps {
+		for range gap {
+			s.WriteFrame(c, silentFrame(c))
+		}
+		s.WriteFrame(c, payload)
 	}
 }
 
@@ -901,6 +955,16 @@ type inboundRing struct {
 	codec    Codec
 	frames   [inboundFrames][FrameSamples]byte
 	produced int64
+	lastRead atomic.Int64 // unix nanos of a reader's latest ReadFrame
+}
+
+// readerIdle is how long after a reader's last read the ring still counts as read.
+const readerIdle = 100 * time.Millisecond
+
+// beingRead reports whether a reader has asked for a frame lately. The bridge's own
+// readers are not asked while the legs relay, so this means a supervisor or a mix.
+func (r *inboundRing) beingRead(now time.Time) bool {
+	return now.UnixNano()-r.lastRead.Load() < int64(readerIdle)
 }
 
 const inboundFrames = 8
@@ -927,6 +991,7 @@ type inboundReader struct {
 // A reader that fell behind skips ahead, so a bridge never builds up delay.
 func (rd *inboundReader) ReadFrame(c Codec, dst []byte) bool {
 	r := rd.r
+	r.lastRead.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rd.cursor >= r.produced {

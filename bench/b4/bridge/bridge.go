@@ -264,6 +264,13 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 			}
 		}()
 	}
+	if pf := os.Getenv("B4_PROFILE"); pf != "" { // a CPU profile of the window's middle, for the same work
+		go func() {
+			if b, err := kit.Get(s.H.HTTPAddr, fmt.Sprintf("/api/debug/pprof/profile?seconds=%d", max(1, int(window.Seconds()/2)))); err == nil {
+				_ = os.WriteFile(fmt.Sprintf("%s.%d", pf, n), b, 0o644)
+			}
+		}()
+	}
 	time.Sleep(window)
 	elapsed := time.Since(t0)
 	cpu1, _ := harness.ProcTreeCPU(s.H.Pid())
