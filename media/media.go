@@ -85,8 +85,9 @@ type Source interface {
 
 // Sink receives audio one 20 ms frame at a time (recording, supervision, detectors).
 type Sink interface {
-	// WriteFrame is called from the media clock with one frame encoded in c.
-	// It must not block; p is only valid during the call.
+	// WriteFrame is called with one 20 ms frame encoded in c: from the media clock,
+	// or, for a party whose packets are relayed, as each one arrives. It must not
+	// block or write to p, which is only valid during the call.
 	WriteFrame(c Codec, p []byte)
 }
 

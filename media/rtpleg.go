@@ -774,23 +774,23 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 	// A relayed party's audio needs no de-jittering unless someone reads it paced (a
 	// supervisor listening, a mixed bridge) or listens for in-band digits: it goes to
 	// the taps (the recording) as it arrives, and the clock has nothing to do for it.
-	now1 := l.relayTo.Load() != nil && l.inband == nil && len(payload) == FrameSamples && !l.in.beingRead(now)
+	direct := l.relayTo.Load() != nil && l.inband == nil && len(payload) == FrameSamples && !l.in.beingRead(now)
 	l.jbMu.Lock()
 	lost := l.rxs.update(h.SSRC, h.SequenceNumber, h.Timestamp, now)
 	l.lostNow.Store(l.rxs.lost())
 	ok := true
 	switch {
-	case !now1:
+	case !direct:
 		ok = l.jb.push(h.SSRC, h.Timestamp, payload)
 	case !l.tapsNow.Load():
 		l.jb.reset() // what it holds would play stale if the paced path came back
 	}
 	l.jbMu.Unlock()
-	if l.tapsNow.Load() != now1 {
-		l.tapsNow.Store(now1)
+	if l.tapsNow.Load() != direct {
+		l.tapsNow.Store(direct)
 		l.tapInit = false
 	}
-	if now1 {
+	if direct {
 		l.tapNow(r.Codec, h, payload)
 	}
 	if lost > 0 {

@@ -6,9 +6,10 @@
 //
 // # Real time
 //
-// Sinks run on the media clock and never block, allocate or touch the disk: a
-// frame is stamped with its arrival time and, when nobody holds the recorder (a
-// TryLock), laid straight into its slot of the in-memory layout; otherwise (the
+// Sinks run on the media clock, or as a relayed party's packets arrive, and never
+// block, allocate or touch the disk: a frame is stamped with its arrival time and,
+// when nobody holds the recorder (a TryLock), laid straight into its slot of the
+// in-memory layout; otherwise (the
 // writer is writing this recording, or the layout is full) it is copied into a
 // preallocated lock-free ring, which whoever next holds the recorder drains first.
 // The store's one writer goroutine writes every recording's finished slots every
