@@ -54,6 +54,7 @@ type pollEntry struct {
 // rxScratch is one reader's buffers.
 type rxScratch struct {
 	events [64]syscall.EpollEvent // a batch: the clock waits at most for one
+	legs   [64]*RTPLeg            // the batch's legs, looked up under one lock
 	buf    [1500]byte
 	sa     syscall.RawSockaddrAny
 	h      rtp.Header
@@ -194,12 +195,18 @@ func (p *poller) batch(epfd int, s *rxScratch) (n int, ok bool) {
 		return 0, errno != syscall.EINTR
 	}
 	n = int(r)
+	p.mu.Lock()
 	for i := range s.events[:n] {
-		p.mu.Lock()
-		e := p.legs[registration(&s.events[i])]
-		p.mu.Unlock()
-		if e != nil {
-			p.serve(e.l, s)
+		s.legs[i] = nil
+		if e := p.legs[registration(&s.events[i])]; e != nil {
+			s.legs[i] = e.l
+		}
+	}
+	p.mu.Unlock()
+	for i, l := range s.legs[:n] {
+		if l != nil {
+			s.legs[i] = nil // no leg kept alive by a stale batch
+			p.serve(l, s)
 		}
 	}
 	return n, true

@@ -561,13 +561,15 @@ func (l *RTPLeg) frame() {
 	}
 
 	// What the party hears. While the other party's packets are relayed to it the paced
-	// copy is not sent, so nobody needs it unless a tap listens: skip the read.
+	// copy is not sent, so nobody needs it unless a tap listens: skip the read (what goes
+	// out then, if anything, is a digit or the fill-in below).
 	payload := l.txBuf[12:]
 	tapsOut := *l.tapsOut.Load()
-	if l.relayFrom.Load() != nil && len(tapsOut) == 0 {
-		FillSilence(codec, payload) // what goes out if the relay has gone quiet
-	} else if b := l.out.Load(); b == nil || !b.src.ReadFrame(codec, payload) {
-		FillSilence(codec, payload)
+	relayed := l.relayFrom.Load() != nil // read once: it decides whether payload is filled
+	if !relayed || len(tapsOut) > 0 {
+		if b := l.out.Load(); b == nil || !b.src.ReadFrame(codec, payload) {
+			FillSilence(codec, payload)
+		}
 	}
 	for _, s := range tapsOut {
 		s.WriteFrame(codec, payload)
@@ -597,7 +599,7 @@ func (l *RTPLeg) frame() {
 			pkt = l.txBuf[:12+n]
 		}
 	}
-	if l.relayFrom.Load() != nil && !dtmf {
+	if relayed && !dtmf {
 		if time.Duration(l.lastTick-l.lastRelay) < relayGap {
 			return // the bridged party's packets are relayed as they arrive: no paced copy
 		}
@@ -657,7 +659,7 @@ func (l *RTPLeg) writeLocked(pkt []byte, pt uint8, marker bool, ts uint32, to ne
 // bridge adds no clock wait and no jitter-buffer delay. It keeps this leg's SSRC and
 // sequence, shifts the timestamps into this leg's clock, and maps the telephone-event
 // payload type. It runs where the other leg receives (its poller, or its transport's read goroutine).
-func (l *RTPLeg) relay(h *rtp.Header, payload []byte, dtmf bool) {
+func (l *RTPLeg) relay(h *rtp.Header, payload []byte, dtmf bool, now time.Time) {
 	r := l.remote.Load()
 	if r == nil || !r.Send || len(payload) > len(l.relayBuf)-12 {
 		return
@@ -675,7 +677,7 @@ func (l *RTPLeg) relay(h *rtp.Header, payload []byte, dtmf bool) {
 	if !ok {
 		return
 	}
-	l.lastRelay = time.Now().UnixNano()
+	l.lastRelay = now.UnixNano()
 	marker := h.Marker
 	if !l.relayOn || h.SSRC != l.relaySSRC { // a new stream: line its clock up with ours
 		l.relayOn, l.relaySSRC, l.relayOff = true, h.SSRC, l.ts-h.Timestamp
@@ -762,7 +764,7 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 	l.nIn.Add(1)
 	l.e.m.rx.Inc()
 	if t := l.relayTo.Load(); t != nil {
-		t.relay(h, payload, isDTMF)
+		t.relay(h, payload, isDTMF, now)
 	}
 	if isDTMF {
 		if d, ok := l.dtmfIn.Handle(payload, h.SSRC, h.SequenceNumber, h.Timestamp, now); ok {
