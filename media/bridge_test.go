@@ -189,21 +189,27 @@ func (f *frameLog) firstBytes() []byte {
 	return b
 }
 
-// While a party's packets are relayed, its inbound taps (the recording) get each frame
-// as it arrives, in sequence order: a lost packet becomes silence, a late or repeated one
-// is left out, and the de-jittered path adds nothing beside them.
-func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
+// relayedPair bridges two PCMU legs (so they relay) and returns the first with the
+// socket its party sends from.
+func relayedPair(t *testing.T) (*RTPLeg, *net.UDPConn) {
 	e := newTestEngine(t)
 	peerA, peerB := newPeer(t), newPeer(t)
 	a, _ := e.NewRTPLeg(RTPLegOptions{ID: "a"})
 	b, _ := e.NewRTPLeg(RTPLegOptions{ID: "b"})
-	defer a.Close()
-	defer b.Close()
+	t.Cleanup(func() { a.Close(); b.Close() })
 	a.Configure(Remote{Addr: addrOf(peerA), Codec: PCMU, Send: true, Recv: true})
 	b.Configure(Remote{Addr: addrOf(peerB), Codec: PCMU, Send: true, Recv: true})
 	a.Start()
 	b.Start()
 	Bridge(a, b)
+	return a, peerA
+}
+
+// While a party's packets are relayed, its inbound taps (the recording) get each frame
+// as it arrives, in sequence order: a lost packet becomes silence, a late or repeated one
+// is left out, and the de-jittered path adds nothing beside them.
+func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
+	a, peerA := relayedPair(t)
 	time.Sleep(readerIdle + 20*time.Millisecond) // past any read the bridge's start made
 	tap := &frameLog{}
 	defer a.Tap(FromParty, tap)()
@@ -235,17 +241,7 @@ func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
 // Someone reading a relayed party paced (a supervisor listening) gets its audio: the leg
 // goes back to de-jittering, and its taps get the de-jittered frames instead.
 func TestRelayedLegReadPacedWhenSomeoneListens(t *testing.T) {
-	e := newTestEngine(t)
-	peerA, peerB := newPeer(t), newPeer(t)
-	a, _ := e.NewRTPLeg(RTPLegOptions{ID: "a"})
-	b, _ := e.NewRTPLeg(RTPLegOptions{ID: "b"})
-	defer a.Close()
-	defer b.Close()
-	a.Configure(Remote{Addr: addrOf(peerA), Codec: PCMU, Send: true, Recv: true})
-	b.Configure(Remote{Addr: addrOf(peerB), Codec: PCMU, Send: true, Recv: true})
-	a.Start()
-	b.Start()
-	Bridge(a, b)
+	a, peerA := relayedPair(t)
 	tap := &frameLog{}
 	defer a.Tap(FromParty, tap)()
 	listener := a.Inbound()
