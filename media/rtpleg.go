@@ -181,9 +181,6 @@ type RTPLeg struct {
 	lastSeq   uint16
 	rxs       rxStats
 	dtmfIn    DTMFReceiver
-	tapInit   bool   // tapSSRC and tapSeq hold the last frame tapped as it arrived
-	tapSSRC   uint32 // (see tapsNow)
-	tapSeq    uint16
 
 	// tapsNow: the party's frames go to the inbound taps as they arrive, on the
 	// receiving goroutine, instead of through the jitter buffer on the clock; set by
@@ -777,23 +774,23 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 	// supervisor listening, a mixed bridge) or listens for in-band digits: it goes to
 	// the taps (the recording) as it arrives, and the clock has nothing to do for it.
 	direct := l.relayTo.Load() != nil && l.inband == nil && len(payload) == FrameSamples && !l.in.beingRead(now)
+	was := l.tapsNow.Load()
 	l.jbMu.Lock()
-	lost := l.rxs.update(h.SSRC, h.SequenceNumber, h.Timestamp, now)
+	lost, newest := l.rxs.update(h.SSRC, h.SequenceNumber, h.Timestamp, now)
 	l.lostNow.Store(l.rxs.lost())
 	ok := true
 	switch {
 	case !direct:
 		ok = l.jb.push(h.SSRC, h.Timestamp, payload)
-	case !l.tapsNow.Load():
+	case !was:
 		l.jb.reset() // what it holds would play stale if the paced path came back
 	}
 	l.jbMu.Unlock()
-	if l.tapsNow.Load() != direct {
+	if was != direct {
 		l.tapsNow.Store(direct)
-		l.tapInit = false
 	}
-	if direct {
-		l.tapNow(r.Codec, h, payload)
+	if direct && newest {
+		l.tapNow(r.Codec, payload, min(lost, maxTapFill))
 	}
 	if lost > 0 {
 		l.e.m.lost.Add(float64(lost))
@@ -808,21 +805,12 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 // pause or a new stream, which the recording re-anchors on its own.
 const maxTapFill = 3
 
-// tapNow hands a frame that was just relayed to the inbound taps, in sequence order: a
-// late or repeated packet is left out (its moment has passed), and up to maxTapFill
-// lost ones become silence, so the taps' 20 ms frames keep the party's timeline.
-func (l *RTPLeg) tapNow(c Codec, h *rtp.Header, payload []byte) {
-	taps := *l.tapsIn.Load()
-	gap := 0
-	if l.tapInit && h.SSRC == l.tapSSRC {
-		d := int16(h.SequenceNumber - l.tapSeq)
-		if d <= 0 {
-			return
-		}
-		gap = min(int(d)-1, maxTapFill)
-	}
-	l.tapInit, l.tapSSRC, l.tapSeq = true, h.SSRC, h.SequenceNumber
-	for _, s := range taps {
+// tapNow hands a frame that was just relayed to the inbound taps, after gap frames of
+// silence for packets lost just before it. receive calls it in sequence order only (a
+// late or repeated packet is left out: its moment has passed), with at most maxTapFill
+// lost ones, so the taps' 20 ms frames keep the party's timeline.
+func (l *RTPLeg) tapNow(c Codec, payload []byte, gap int) {
+	for _, s := range *l.tapsIn.Load() {
 		for range gap {
 			s.WriteFrame(c, silentFrame(c))
 		}
@@ -1021,24 +1009,22 @@ type rxStats struct {
 	lastArrivalSamples int64
 }
 
-// update records one packet and returns how many packets were newly found missing.
-func (s *rxStats) update(ssrc uint32, seq uint16, ts uint32, now time.Time) int {
+// update records one packet and returns how many packets were newly found missing, and
+// whether it is the stream's newest (false for a late or repeated packet).
+func (s *rxStats) update(ssrc uint32, seq uint16, ts uint32, now time.Time) (lost int, newest bool) {
 	arrival := now.UnixNano() * SampleRate / int64(time.Second)
 	if !s.init || ssrc != s.ssrc {
 		*s = rxStats{ssrc: ssrc, init: true, baseSeq: seq, maxSeq: seq, received: 1,
 			transit: arrival - int64(ts)}
-		return 0
+		return 0, true
 	}
 	s.received++
-	newLost := 0
 	delta := seq - s.maxSeq
-	if delta > 0 && delta < 0x8000 {
+	if newest = delta > 0 && delta < 0x8000; newest {
 		if seq < s.maxSeq {
 			s.cycles += 1 << 16
 		}
-		if delta > 1 {
-			newLost = int(delta - 1)
-		}
+		lost = int(delta - 1)
 		s.maxSeq = seq
 	}
 	transit := arrival - int64(ts)
@@ -1048,7 +1034,7 @@ func (s *rxStats) update(ssrc uint32, seq uint16, ts uint32, now time.Time) int 
 		d = -d
 	}
 	s.jitter += (float64(d) - s.jitter) / 16
-	return newLost
+	return lost, newest
 }
 
 func (s *rxStats) expected() uint32 { return s.cycles + uint32(s.maxSeq) - uint32(s.baseSeq) + 1 }
