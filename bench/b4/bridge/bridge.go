@@ -257,20 +257,9 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 		go func() { defer wg.Done(); r.ViaHotline = roundTrips(pc, dst, window, viaMagic) }()
 		go func() { defer wg.Done(); r.Direct = roundTrips(dc, uasMedia, window, 0x22) }()
 	}
-	if tr := os.Getenv("B4_TRACE"); tr != "" { // an execution trace of the window's middle, for latency work
-		go func() {
-			if b, err := kit.Get(s.H.HTTPAddr, fmt.Sprintf("/api/debug/pprof/trace?seconds=%d", max(1, int(window.Seconds()/3)))); err == nil {
-				_ = os.WriteFile(fmt.Sprintf("%s.%d", tr, n), b, 0o644)
-			}
-		}()
-	}
-	if pf := os.Getenv("B4_PROFILE"); pf != "" { // a CPU profile of the window's middle, for the same work
-		go func() {
-			if b, err := kit.Get(s.H.HTTPAddr, fmt.Sprintf("/api/debug/pprof/profile?seconds=%d", max(1, int(window.Seconds()/2)))); err == nil {
-				_ = os.WriteFile(fmt.Sprintf("%s.%d", pf, n), b, 0o644)
-			}
-		}()
-	}
+	// For latency work: an execution trace and a CPU profile of the window, when asked.
+	s.saveDebug("B4_TRACE", "trace", window/3, n)
+	s.saveDebug("B4_PROFILE", "profile", window/2, n)
 	time.Sleep(window)
 	elapsed := time.Since(t0)
 	cpu1, _ := harness.ProcTreeCPU(s.H.Pid())
@@ -323,6 +312,20 @@ func (s *Setup) Step(ctx context.Context, n int, rate float64, window time.Durat
 		_ = os.WriteFile(filepath.Join(os.TempDir(), fmt.Sprintf("b4-hotline-%d.log", n)), []byte(s.H.LogTail()), 0o644)
 	}
 	return r, nil
+}
+
+// saveDebug saves the server's /api/debug/pprof/<what> over d (at least a second) to
+// $env.<step>, in the background, when that variable names a path.
+func (s *Setup) saveDebug(env, what string, d time.Duration, step int) {
+	path := os.Getenv(env)
+	if path == "" {
+		return
+	}
+	go func() {
+		if b, err := kit.Get(s.H.HTTPAddr, fmt.Sprintf("/api/debug/pprof/%s?seconds=%d", what, max(1, int(d.Seconds())))); err == nil {
+			_ = os.WriteFile(fmt.Sprintf("%s.%d", path, step), b, 0o644)
+		}
+	}()
 }
 
 // answeredLegs lists hotline's RTP addresses (from /api/calls) of the answered calls
