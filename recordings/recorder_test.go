@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,12 +27,23 @@ import (
 	"github.com/zaf/g711"
 )
 
-// syncHelperTestEnv makes this test binary a sync helper for TestSyncHelper.
-const syncHelperTestEnv = "RECORDINGS_TEST_SYNC_HELPER"
+// helperTestEnv makes this test binary a disk helper for the Helper tests;
+// helperFsizeEnv, when set, limits the files it writes to that many bytes (a disk
+// that fills).
+const (
+	helperTestEnv  = "RECORDINGS_TEST_DISK_HELPER"
+	helperFsizeEnv = "RECORDINGS_TEST_DISK_HELPER_FSIZE"
+)
 
 func TestMain(m *testing.M) {
-	if dir, ok := os.LookupEnv(syncHelperTestEnv); ok {
-		if err := ServeSyncHelper(dir, os.Stdin, os.Stdout); err != nil {
+	if dir, ok := os.LookupEnv(helperTestEnv); ok {
+		if n, err := strconv.ParseUint(os.Getenv(helperFsizeEnv), 10, 64); err == nil {
+			signal.Ignore(syscall.SIGXFSZ) // a write past the limit fails with EFBIG instead
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+				panic(err)
+			}
+		}
+		if err := ServeHelper(dir, os.Stdin, os.Stdout); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -812,20 +826,10 @@ func TestOneWriterForAll(t *testing.T) {
 		}
 		return st.Size()
 	}
-	talk := func(d time.Duration, sinks ...media.Sink) {
-		var buf [media.FrameSamples]byte
-		media.NewToneSource(0.5, 1000).ReadFrame(media.PCMU, buf[:])
-		for range d / media.FrameDuration {
-			for _, sk := range sinks {
-				sk.WriteFrame(media.PCMU, buf[:])
-			}
-			time.Sleep(media.FrameDuration)
-		}
-	}
 	r1, s1 := start("one")
 	r2, s2 := start("two")
 	r3, s3 := start("three")
-	talk(time.Second, s1, s2, s3)
+	talkFor(time.Second, s1, s2, s3)
 	var at [3]int64
 	for i, r := range []*Recorder{r1, r2, r3} {
 		if at[i] = size(r); at[i] < headerSize+10*frameBytes {
@@ -835,7 +839,7 @@ func TestOneWriterForAll(t *testing.T) {
 	if _, err := r1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	talk(time.Second, s2, s3)
+	talkFor(time.Second, s2, s3)
 	for i, r := range []*Recorder{r2, r3} {
 		if n := size(r); n < at[i+1]+10*frameBytes {
 			t.Fatalf("%s: %d → %d bytes in the second after another closed", r.Path(), at[i+1], n)
@@ -847,7 +851,7 @@ func TestOneWriterForAll(t *testing.T) {
 		}
 	}
 	r4, s4 := start("four")
-	talk(time.Second, s4)
+	talkFor(time.Second, s4)
 	if n := size(r4); n < headerSize+10*frameBytes {
 		t.Fatalf("a recording started after the writer stopped: %d bytes after 1 s", n)
 	}
@@ -856,16 +860,28 @@ func TestOneWriterForAll(t *testing.T) {
 	}
 }
 
-// The sync helper as hotline runs it: this test binary started again with
-// syncHelperTestEnv set serves ServeSyncHelper (see TestMain).
-func TestSyncHelper(t *testing.T) {
-	start := func(dir string) (*SyncHelper, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), syncHelperTestEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		return StartSyncHelper(cmd)
+// startHelper runs this test binary as a disk helper for dir (see TestMain), its
+// files limited to fsize bytes unless fsize is 0.
+func startHelper(t *testing.T, dir string, fsize int) (*Helper, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperTestEnv+"="+dir)
+	if fsize > 0 {
+		cmd.Env = append(cmd.Env, helperFsizeEnv+"="+strconv.Itoa(fsize))
 	}
-	h, err := start(t.TempDir())
+	cmd.Stderr = os.Stderr
+	h, err := StartHelper(cmd)
+	if err == nil {
+		t.Cleanup(func() { h.Close() })
+	}
+	return h, err
+}
+
+// The disk helper as hotline runs it: files created, written and synced in the
+// child, failures with their errno, nothing outside its folder.
+func TestHelper(t *testing.T) {
+	dir := t.TempDir()
+	h, err := startHelper(t, dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -874,48 +890,186 @@ func TestSyncHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	path := filepath.Join(dir, "2026", "a.wav")
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	f, err := h.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"hello", ", world"} {
+		if n, err := f.Write([]byte(w)); err != nil || n != len(w) {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+	if _, err := f.WriteAt([]byte("J"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "Jello, world" {
+		t.Fatalf("file holds %q (%v)", b, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
+		t.Fatalf("file mode %v (%v), want 0640", st.Mode(), err)
+	}
+	if _, err := h.Create(path); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("creating an existing file: %v, want ErrExist", err)
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "x.wav"), dir + "/../x.wav", dir} {
+		if _, err := h.Create(bad); err == nil || errors.Is(err, ErrHelperGone) {
+			t.Fatalf("Create(%q) outside the folder: %v", bad, err)
+		}
+	}
 	if err := h.Close(); err != nil {
 		t.Fatalf("the helper did not exit cleanly when its input closed: %v", err)
 	}
-	if err := h.Sync(); err == nil {
-		t.Fatal("Sync on a closed helper reported success")
+	if err := h.Sync(); !errors.Is(err, ErrHelperGone) {
+		t.Fatalf("Sync on a closed helper: %v, want ErrHelperGone", err)
 	}
-	if _, err := start(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := startHelper(t, filepath.Join(t.TempDir(), "missing"), 0); err == nil {
 		t.Fatal("a helper for a missing folder started")
 	}
 }
 
-type fakeSyncer struct {
-	calls atomic.Int32
-	err   error
+// A disk that fills under the helper: the recording fails with the helper's errno,
+// logged and counted once; the recorder never blocks.
+func TestHelperDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	h, err := startHelper(t, dir, headerSize+20*frameBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &countHandler{}
+	s := &Store{Dir: dir, Disk: h, Log: slog.New(logs), FlushInterval: 20 * time.Millisecond}
+	r, err := s.Start("full", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	talkFor(time.Second, r.Left(), r.Right())
+	_, err = r.Close()
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Close: %v, want EFBIG from the helper", err)
+	}
+	if got := testutil.ToFloat64(s.m.failed); got != 1 {
+		t.Errorf("recordings_failed_total %v, want 1", got)
+	}
+	if got := logs.errors.Load(); got != 1 {
+		t.Errorf("%d error logs, want exactly 1", got)
+	}
 }
 
-func (f *fakeSyncer) Sync() error { f.calls.Add(1); return f.err }
+// A helper that dies: its open recordings fail (logged, counted), the calls go on,
+// and the next recordings are written and synced in the process.
+func TestHelperKilled(t *testing.T) {
+	dir := t.TempDir()
+	h, err := startHelper(t, dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &countHandler{}
+	s := &Store{Dir: dir, Disk: h, Log: slog.New(logs), FlushInterval: 20 * time.Millisecond}
+	r1, err := s.Start("before", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	talkFor(200*time.Millisecond, r1.Left())
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	talkFor(300*time.Millisecond, r1.Left())
+	if _, err := r1.Close(); !errors.Is(err, ErrHelperGone) {
+		t.Fatalf("a recording the dead helper held: %v, want ErrHelperGone", err)
+	}
+	r2, err := s.Start("after", time.Now())
+	if err != nil {
+		t.Fatalf("no recording after the helper died: %v", err)
+	}
+	talkFor(300*time.Millisecond, r2.Left())
+	info, err := r2.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(info.Path); err != nil || len(b) < headerSize+10*frameBytes {
+		t.Fatalf("the recording after the helper died: %d bytes (%v)", len(b), err)
+	}
+	if !s.diskGone.Load() || testutil.ToFloat64(s.m.failed) != 1 {
+		t.Fatalf("disk gone %v, recordings_failed_total %v; want true, 1", s.diskGone.Load(), testutil.ToFloat64(s.m.failed))
+	}
+}
 
-// The store's shared sync goes through its Syncer; a failing one is logged once and
-// the store syncs in the process from then on.
-func TestStoreSyncer(t *testing.T) {
+// talkFor feeds a tone into sinks in real time, one frame each per 20 ms.
+func talkFor(d time.Duration, sinks ...media.Sink) {
+	var buf [media.FrameSamples]byte
+	media.NewToneSource(0.5, 1000).ReadFrame(media.PCMU, buf[:])
+	for range d / media.FrameDuration {
+		for _, sk := range sinks {
+			sk.WriteFrame(media.PCMU, buf[:])
+		}
+		time.Sleep(media.FrameDuration)
+	}
+}
+
+// fakeDisk creates files in the process; its Sync counts and returns err, which
+// also fails Create.
+type fakeDisk struct {
+	calls, creates atomic.Int32
+	err            error
+}
+
+func (f *fakeDisk) Sync() error { f.calls.Add(1); return f.err }
+
+func (f *fakeDisk) Create(path string) (File, error) {
+	f.creates.Add(1)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+}
+
+// The store's shared sync and file creation go through its Disk; a Disk whose
+// process is gone is logged once and the store works in the process from then on;
+// a Disk's sync that fails otherwise switches the recorders to their own fsync.
+func TestStoreDisk(t *testing.T) {
 	h := &countHandler{}
-	good := &fakeSyncer{}
-	s := &Store{Dir: t.TempDir(), Syncer: good, Log: slog.New(h), manual: true}
+	good := &fakeDisk{}
+	s := &Store{Dir: t.TempDir(), Disk: good, Log: slog.New(h), manual: true}
 	s.init()
 	for range 3 {
 		if !s.syncOnce() {
 			t.Fatal("sync failed")
 		}
 	}
-	if good.calls.Load() != 3 {
-		t.Fatalf("Syncer called %d times, want 3", good.calls.Load())
+	if _, err := s.Start("one", time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	bad := &fakeSyncer{err: errors.New("helper gone")}
-	s.Syncer = bad
+	if good.calls.Load() != 3 || good.creates.Load() != 1 {
+		t.Fatalf("Disk synced %d times and created %d files, want 3 and 1", good.calls.Load(), good.creates.Load())
+	}
+	gone := &fakeDisk{err: fmt.Errorf("%w: exited", ErrHelperGone)}
+	s.Disk = gone
 	for range 3 {
 		if !s.syncOnce() {
-			t.Fatal("the in-process syncfs after a failed helper failed")
+			t.Fatal("the in-process syncfs after the helper died failed")
 		}
 	}
-	if bad.calls.Load() != 1 || h.errors.Load() != 1 {
-		t.Fatalf("failed Syncer called %d times, %d error logs; want 1 and 1", bad.calls.Load(), h.errors.Load())
+	for _, id := range []string{"two", "three"} {
+		if _, err := s.Start(id, time.Now()); err != nil {
+			t.Fatalf("no recording in the process after the helper died: %v", err)
+		}
+	}
+	if gone.calls.Load() != 1 || gone.creates.Load() != 0 || h.errors.Load() != 1 {
+		t.Fatalf("gone Disk synced %d times, created %d files, %d error logs; want 1, 0, 1", gone.calls.Load(), gone.creates.Load(), h.errors.Load())
+	}
+	s2 := &Store{Dir: t.TempDir(), Disk: &fakeDisk{err: syscall.EIO}, Log: slog.New(h), manual: true}
+	s2.init()
+	if s2.syncOnce() || !s2.syncEach.Load() {
+		t.Fatal("a failing sync did not switch the recorders to their own fsync")
 	}
 }
 
@@ -993,8 +1147,8 @@ func TestShortFrameEndsInSilence(t *testing.T) {
 // TestWriterSyncsEveryRound: with the flush interval one pump (the default's
 // shape), the writer's shared sync follows every round, whatever each round lasts.
 func TestWriterSyncsEveryRound(t *testing.T) {
-	syncer := &fakeSyncer{}
-	s := &Store{Dir: t.TempDir(), Syncer: syncer, FlushInterval: 20 * time.Millisecond}
+	syncer := &fakeDisk{}
+	s := &Store{Dir: t.TempDir(), Disk: syncer, FlushInterval: 20 * time.Millisecond}
 	s.init()
 	if !haveSyncfs {
 		t.Skip("no syncfs on this system: each recorder syncs its own file")

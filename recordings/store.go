@@ -41,13 +41,15 @@ type Store struct {
 
 	// Now is the clock for alignment and retention; time.Now when nil.
 	Now func() time.Time
-	// Create opens a new recording file; nil creates it exclusively with mode 0640.
+	// Create opens a new recording file; nil creates it exclusively with mode 0640,
+	// through Disk when set.
 	// Tests inject a failing writer here.
 	Create func(path string) (File, error)
-	// Syncer, when set, runs the shared sync instead of a syncfs in this process
-	// (hotline's SyncHelper, see there why). If it fails, the store logs that once
-	// and syncs in the process from then on.
-	Syncer Syncer
+	// Disk, when set (and Create is nil), creates and writes the files and runs the
+	// shared sync in another process (hotline's Helper, see there why). If that
+	// process ends, the store logs it once and does its disk work in this process
+	// from then on (recordings it had open fail).
+	Disk Disk
 	// FlushInterval bounds how much a crash loses; DefaultFlushInterval when zero.
 	FlushInterval time.Duration
 	// RingFrames is the frames (both channels together) that may wait for the
@@ -65,10 +67,10 @@ type Store struct {
 	syncEach atomic.Bool
 	syncfs   func(fd int) error // nil where the system has none
 	recs     []*Recorder        // open recordings the writer pumps
-	// syncerFailed: Syncer failed once; only the writer (or a test) syncs.
-	syncerFailed bool
-	wStop        chan struct{}
-	wDone        chan struct{}
+	// diskGone: Disk's process ended.
+	diskGone atomic.Bool
+	wStop    chan struct{}
+	wDone    chan struct{}
 }
 
 type metrics struct {
@@ -84,9 +86,7 @@ func (s *Store) init() {
 			s.Now = time.Now
 		}
 		if s.Create == nil {
-			s.Create = func(path string) (File, error) {
-				return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-			}
+			s.Create = s.create
 			if s.syncfs == nil && haveSyncfs {
 				s.syncfs = syncfs
 			}
@@ -323,14 +323,33 @@ func (s *Store) syncOnce() bool {
 	return false
 }
 
-func (s *Store) syncDir() error {
-	if s.Syncer != nil && !s.syncerFailed {
-		err := s.Syncer.Sync()
-		if err == nil {
-			return nil
+// create is the default Create: through Disk while its process runs.
+func (s *Store) create(path string) (File, error) {
+	if s.Disk != nil && !s.diskGone.Load() {
+		f, err := s.Disk.Create(path)
+		if !s.lostDisk(err) {
+			return f, err
 		}
-		s.syncerFailed = true
-		s.Log.Error("recordings: sync helper failed; syncing in this process", "err", err)
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+}
+
+// lostDisk reports whether err says Disk's process has ended, logging that once.
+func (s *Store) lostDisk(err error) bool {
+	if !errors.Is(err, ErrHelperGone) {
+		return false
+	}
+	if s.diskGone.CompareAndSwap(false, true) {
+		s.Log.Error("recordings: disk helper gone; writing and syncing in this process", "err", err)
+	}
+	return true
+}
+
+func (s *Store) syncDir() error {
+	if s.Disk != nil && !s.diskGone.Load() {
+		if err := s.Disk.Sync(); !s.lostDisk(err) {
+			return err
+		}
 	}
 	d, err := os.Open(s.Dir)
 	if err != nil {

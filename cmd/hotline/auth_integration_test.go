@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/hotline-12345/hotline/agentdesk"
 	"github.com/hotline-12345/hotline/agentdesk/auth"
 	"github.com/hotline-12345/hotline/internal/testkit"
+	"github.com/hotline-12345/hotline/recordings"
 )
 
 // startLoggedApp is startTestApp with the log kept for the test to read, over dataDir.
@@ -356,18 +358,43 @@ func getPath(t *testing.T, b *browser, path, rng string) (int, []byte, http.Head
 	return resp.StatusCode, body, resp.Header
 }
 
-// The server syncs its recordings through its helper process, which ends with it.
-func TestRecordingsSyncHelper(t *testing.T) {
+// The server writes and syncs its recordings through its helper process, below its
+// own priority, which ends with it.
+func TestRecordingsDiskHelper(t *testing.T) {
 	a, logs := startLoggedApp(t, t.TempDir())
-	h := a.syncHelper
-	if h == nil || a.recs.Syncer == nil {
-		t.Fatalf("no sync helper:\n%s", tail(logs.String(), 20))
+	h := a.diskHelper
+	if h == nil || a.recs.Disk == nil {
+		t.Fatalf("no disk helper:\n%s", tail(logs.String(), 20))
 	}
 	if err := h.Sync(); err != nil {
 		t.Fatal(err)
+	}
+	if nice := helperNice(t, h); nice != 10 {
+		t.Errorf("the helper's serving thread runs at nice %d, want 10", nice)
 	}
 	a.Shutdown(context.Background(), time.Second)
 	if err := h.Sync(); err == nil {
 		t.Fatal("the helper still answers after shutdown")
 	}
+}
+
+// helperNice is the highest nice value among the disk helper's threads.
+func helperNice(t *testing.T, h *recordings.Helper) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", h.Pid()))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("the helper's threads: %v", err)
+	}
+	most := -20
+	for _, p := range tasks {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // a thread that ended
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if nice, err := strconv.Atoi(f[16]); err == nil { // field 19: nice
+			most = max(most, nice)
+		}
+	}
+	return most
 }

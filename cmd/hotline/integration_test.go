@@ -386,10 +386,10 @@ func TestDrain(t *testing.T) {
 }
 
 // TestMain lets a test run this test binary as hotline itself (HOTLINE_ARGS set), and
-// as the recordings' sync helper that the servers the tests start run.
+// as the recordings' disk helper that the servers the tests start run.
 func TestMain(m *testing.M) {
-	if dir, ok := os.LookupEnv(syncHelperEnv); ok {
-		os.Exit(serveSyncHelper(dir))
+	if dir, ok := os.LookupEnv(diskHelperEnv); ok {
+		os.Exit(serveDiskHelper(dir))
 	}
 	if args, ok := os.LookupEnv("HOTLINE_ARGS"); ok {
 		os.Exit(run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))

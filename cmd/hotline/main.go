@@ -23,8 +23,8 @@ var exampleConfig []byte
 var version = ""
 
 func main() {
-	if dir, ok := os.LookupEnv(syncHelperEnv); ok {
-		os.Exit(serveSyncHelper(dir))
+	if dir, ok := os.LookupEnv(diskHelperEnv); ok {
+		os.Exit(serveDiskHelper(dir))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

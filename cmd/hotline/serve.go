@@ -53,8 +53,8 @@ type app struct {
 	// closers are run at shutdown (last added first), after HTTP stops and before the
 	// ACD and the calls close: the features wired in by wire_*.go files add theirs.
 	closers []func()
-	// syncHelper is the child process that runs the recordings' syncfs.
-	syncHelper *recordings.SyncHelper
+	// diskHelper is the child process that writes the recordings and runs their syncfs.
+	diskHelper *recordings.Helper
 }
 
 // Features of the agent desk live in files of their own (wire_*.go), each adding itself
@@ -65,26 +65,27 @@ var (
 	deskWirings []func(a *app, desk *agentdesk.Server) error
 )
 
-// syncHelperEnv names the folder a process started as the recordings' sync helper
-// serves (see recordings.SyncHelper); main checks it before anything else.
-const syncHelperEnv = "HOTLINE_INTERNAL_SYNC_HELPER"
+// diskHelperEnv names the folder a process started as the recordings' disk helper
+// serves (see recordings.Helper); main checks it before anything else.
+const diskHelperEnv = "HOTLINE_INTERNAL_DISK_HELPER"
 
-// startSyncHelper runs this executable again as the recordings' sync helper for dir.
-func startSyncHelper(dir string) (*recordings.SyncHelper, error) {
+// startDiskHelper runs this executable again as the recordings' disk helper for dir.
+func startDiskHelper(dir string) (*recordings.Helper, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), syncHelperEnv+"="+dir)
+	cmd.Env = append(os.Environ(), diskHelperEnv+"="+dir)
 	cmd.Stderr = os.Stderr
-	return recordings.StartSyncHelper(cmd)
+	return recordings.StartHelper(cmd)
 }
 
-// serveSyncHelper is main when this process is a sync helper.
-func serveSyncHelper(dir string) int {
-	if err := recordings.ServeSyncHelper(dir, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "hotline sync helper:", err)
+// serveDiskHelper is main when this process is a disk helper.
+func serveDiskHelper(dir string) int {
+	lowerPriority()
+	if err := recordings.ServeHelper(dir, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hotline disk helper:", err)
 		return exitFail
 	}
 	return exitOK
@@ -106,10 +107,10 @@ func (a *app) openRecordings() error {
 	}
 	a.recs = &recordings.Store{Dir: dir, Log: a.log, Registerer: a.reg}
 	if runtime.GOOS == "linux" {
-		if h, err := startSyncHelper(dir); err != nil {
-			a.log.Warn("recordings: no sync helper; syncing in this process", "error", err)
+		if h, err := startDiskHelper(dir); err != nil {
+			a.log.Warn("recordings: no disk helper; writing and syncing in this process", "error", err)
 		} else {
-			a.syncHelper, a.recs.Syncer = h, h
+			a.diskHelper, a.recs.Disk = h, h
 		}
 	}
 	if keep := a.cfg.Recordings.Retention.D(); keep > 0 {
@@ -440,8 +441,8 @@ func (a *app) Shutdown(ctx context.Context, drain time.Duration) {
 	if a.engine != nil {
 		a.engine.Close()
 	}
-	if a.syncHelper != nil {
-		_ = a.syncHelper.Close()
+	if a.diskHelper != nil {
+		_ = a.diskHelper.Close()
 	}
 	if a.stopSweep != nil {
 		a.stopSweep()

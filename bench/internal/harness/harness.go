@@ -65,7 +65,7 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-// ProcTreeCPU is ProcCPU of a process plus that of its children (hotline's sync helper:
+// ProcTreeCPU is ProcCPU of a process plus that of its children (hotline's disk helper:
 // work the server hands to another process is still the server's cost).
 func ProcTreeCPU(pid int) (time.Duration, error) {
 	total, err := ProcCPU(pid)
