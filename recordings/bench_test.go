@@ -141,3 +141,50 @@ func BenchmarkRecord100Calls(b *testing.B) {
 	b.ReportMetric(cpu, "cpu-ns/pair")
 	b.ReportMetric(cpu/float64(media.FrameDuration)*100*1000, "%core/1000calls")
 }
+
+// BenchmarkSinks1000Calls is what the taps pay per frame pair with 1,000 recordings
+// open, their frames arriving one call after another as a loaded server's relays
+// deliver them (every caller's frame, then every agent's), so that each recorder's
+// memory has gone cold by its next frame, as at B4's and B5's loads. The writer's
+// pumps (to a disk that costs nothing) run outside the timed part. ns/pair.
+func BenchmarkSinks1000Calls(b *testing.B) {
+	const calls = 1000
+	clk := newFakeClock()
+	s, _ := testStore(b, clk)
+	s.Create = func(string) (File, error) { return discardFile{}, nil }
+	recs := make([]*Recorder, calls)
+	lefts, rights := make([]media.Sink, calls), make([]media.Sink, calls)
+	for i := range recs {
+		r, err := s.Start(fmt.Sprintf("bench-%d", i), clk.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs[i], lefts[i], rights[i] = r, r.Left(), r.Right()
+	}
+	b.Cleanup(func() {
+		for _, r := range recs {
+			r.Close()
+		}
+	})
+	pl, pr := toneFrame(media.PCMA, 1000), toneFrame(media.PCMU, 1700)
+	perPump := int(pumpEvery / media.FrameDuration)
+	b.ReportAllocs()
+	var taps time.Duration
+	for i := 1; b.Loop(); i++ {
+		clk.Advance(media.FrameDuration)
+		t0 := time.Now()
+		for _, sk := range lefts {
+			sk.WriteFrame(media.PCMA, pl)
+		}
+		for _, sk := range rights {
+			sk.WriteFrame(media.PCMU, pr)
+		}
+		taps += time.Since(t0)
+		if i%perPump == 0 {
+			for _, r := range recs {
+				r.pump(clk.Now(), false)
+			}
+		}
+	}
+	b.ReportMetric(float64(taps)/float64(b.N)/calls, "tap-ns/pair")
+}
