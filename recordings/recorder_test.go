@@ -940,13 +940,7 @@ func TestHelper(t *testing.T) {
 // A disk that fills under the helper: the recording fails with the helper's errno,
 // logged and counted once; the recorder never blocks.
 func TestHelperDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	h, err := startHelper(t, dir, headerSize+20*frameBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &countHandler{}
-	s := &Store{Dir: dir, Disk: h, Log: slog.New(logs), FlushInterval: 20 * time.Millisecond}
+	s, _, logs := helperStore(t, headerSize+20*frameBytes)
 	r, err := s.Start("full", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -967,13 +961,7 @@ func TestHelperDiskFull(t *testing.T) {
 // A helper that dies: its open recordings fail (logged, counted), the calls go on,
 // and the next recordings are written and synced in the process.
 func TestHelperKilled(t *testing.T) {
-	dir := t.TempDir()
-	h, err := startHelper(t, dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &countHandler{}
-	s := &Store{Dir: dir, Disk: h, Log: slog.New(logs), FlushInterval: 20 * time.Millisecond}
+	s, h, logs := helperStore(t, 0)
 	r1, err := s.Start("before", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -998,9 +986,23 @@ func TestHelperKilled(t *testing.T) {
 	if b, err := os.ReadFile(info.Path); err != nil || len(b) < headerSize+10*frameBytes {
 		t.Fatalf("the recording after the helper died: %d bytes (%v)", len(b), err)
 	}
-	if !s.diskGone.Load() || testutil.ToFloat64(s.m.failed) != 1 {
-		t.Fatalf("disk gone %v, recordings_failed_total %v; want true, 1", s.diskGone.Load(), testutil.ToFloat64(s.m.failed))
+	if !s.diskGone.Load() || testutil.ToFloat64(s.m.failed) != 1 || logs.errors.Load() != 2 {
+		t.Fatalf("disk gone %v, recordings_failed_total %v, %d error logs; want true, 1, 2 (the recording, the helper)",
+			s.diskGone.Load(), testutil.ToFloat64(s.m.failed), logs.errors.Load())
 	}
+}
+
+// helperStore is a store on a fresh folder whose disk work a helper does (its files
+// limited to fsize bytes unless 0), with a short flush interval, logging to a counter.
+func helperStore(t *testing.T, fsize int) (*Store, *Helper, *countHandler) {
+	t.Helper()
+	dir := t.TempDir()
+	h, err := startHelper(t, dir, fsize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &countHandler{}
+	return &Store{Dir: dir, Disk: h, Log: slog.New(logs), FlushInterval: 20 * time.Millisecond}, h, logs
 }
 
 // talkFor feeds a tone into sinks in real time, one frame each per 20 ms.
