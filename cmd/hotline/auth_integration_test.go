@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -371,6 +372,17 @@ func TestRecordingsDiskHelper(t *testing.T) {
 	}
 	if nice := helperNice(t, h); nice != 10 {
 		t.Errorf("the helper's serving thread runs at nice %d, want 10", nice)
+	}
+	// Stopping the server (Ctrl-C, systemd) signals the whole group: the helper
+	// stays until the server is done with it.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		if err := syscall.Kill(h.Pid(), sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := h.Sync(); err != nil {
+		t.Fatalf("the helper did not outlive SIGINT and SIGTERM: %v", err)
 	}
 	a.Shutdown(context.Background(), time.Second)
 	if err := h.Sync(); err == nil {

@@ -14,9 +14,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hotline-12345/hotline/acd"
@@ -81,8 +83,12 @@ func startDiskHelper(dir string) (*recordings.Helper, error) {
 	return recordings.StartHelper(cmd)
 }
 
-// serveDiskHelper is main when this process is a disk helper.
+// serveDiskHelper is main when this process is a disk helper. It ends when the
+// server closes its input (or dies), not on the signals that stop the server: a
+// terminal's Ctrl-C and systemd's stop reach every process of the group, and the
+// server still has recordings to finish while it drains its calls.
 func serveDiskHelper(dir string) int {
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	lowerPriority()
 	if err := recordings.ServeHelper(dir, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hotline disk helper:", err)
