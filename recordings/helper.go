@@ -183,7 +183,12 @@ func (h *Helper) call(op byte, id uint32, off int64, p []byte) error {
 	case err := <-ch:
 		return err
 	case <-h.done:
-		return *h.gone.Load()
+		select { // an answer that came just before the helper's output ended
+		case err := <-ch:
+			return err
+		default:
+			return *h.gone.Load()
+		}
 	}
 }
 
