@@ -368,7 +368,7 @@ func ServeHelper(dir string, in io.Reader, out io.Writer) error {
 		case opCreate:
 			path := filepath.Clean(string(p))
 			var nf *os.File
-			err := fmt.Errorf("recordings: disk helper: %s is not under %s", path, dir)
+			err := fmt.Errorf("%s is not under %s", path, dir)
 			if strings.HasPrefix(path, dir+string(filepath.Separator)) {
 				nf, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 			}
@@ -390,7 +390,7 @@ func ServeHelper(dir string, in io.Reader, out io.Writer) error {
 				aerr = answer(opFailed, id, werr)
 			}
 		case opFileSync, opClose:
-			err := errors.New("recordings: disk helper: no such file")
+			err := errors.New("no such file")
 			if f != nil {
 				if op == opFileSync {
 					err = f.f.Sync()
