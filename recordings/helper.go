@@ -50,9 +50,9 @@ type Helper struct {
 	cmd *exec.Cmd
 	in  *os.File // requests (pollable: a full pipe parks the goroutine)
 
-	mu     sync.Mutex // one request at a time on in; guards msg, nextID and the order of waiting
+	mu     sync.Mutex // one request at a time on in; guards msg and the order of waiting
 	msg    []byte
-	nextID uint32
+	nextID atomic.Uint32
 
 	rmu     sync.Mutex
 	waiting []chan error // answers due, in request order
@@ -118,10 +118,7 @@ func (h *Helper) Sync() error { return h.call(opSync, 0, 0, nil) }
 
 // Create asks the helper to create path exclusively (mode 0640) and returns the file.
 func (h *Helper) Create(path string) (File, error) {
-	h.mu.Lock()
-	h.nextID++
-	f := &helperFile{h: h, id: h.nextID}
-	h.mu.Unlock()
+	f := &helperFile{h: h, id: h.nextID.Add(1)}
 	h.rmu.Lock()
 	h.files[f.id] = f
 	h.rmu.Unlock()
@@ -212,21 +209,9 @@ func (h *Helper) read(out *os.File) {
 			if len(msg) > 0 {
 				err = &helperError{string(msg), syscall.Errno(binary.LittleEndian.Uint32(hdr[5:]))}
 			}
-			h.rmu.Lock()
-			switch hdr[0] {
-			case opAnswer:
-				if len(h.waiting) == 0 {
-					h.rmu.Unlock()
-					return errors.New("an answer nobody asked for")
-				}
-				h.waiting[0] <- err
-				h.waiting = h.waiting[1:]
-			case opFailed:
-				if f := h.files[id]; f != nil && err != nil {
-					f.err.CompareAndSwap(nil, &err)
-				}
+			if err := h.deliver(hdr[0], id, err); err != nil {
+				return err
 			}
-			h.rmu.Unlock()
 		}
 	}()
 	if errors.Is(err, io.EOF) {
@@ -234,6 +219,25 @@ func (h *Helper) read(out *os.File) {
 	}
 	gone := fmt.Errorf("%w: %v", ErrHelperGone, err)
 	h.gone.Store(&gone)
+}
+
+// deliver hands an answer to the oldest waiting call, or a failure report to its file.
+func (h *Helper) deliver(op byte, id uint32, err error) error {
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	switch op {
+	case opAnswer:
+		if len(h.waiting) == 0 {
+			return errors.New("an answer nobody asked for")
+		}
+		h.waiting[0] <- err
+		h.waiting = h.waiting[1:]
+	case opFailed:
+		if f := h.files[id]; f != nil && err != nil {
+			f.err.CompareAndSwap(nil, &err)
+		}
+	}
+	return nil
 }
 
 func (h *Helper) forget(id uint32) {
@@ -314,34 +318,15 @@ func ServeHelper(dir string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer d.Close()
-	dir = filepath.Clean(dir)
-	type file struct {
-		f   *os.File
-		err error
-	}
-	files := make(map[uint32]*file)
+	sv := &helperServer{dir: filepath.Clean(dir), d: d, out: out, files: make(map[uint32]*servedFile)}
 	defer func() {
-		for _, f := range files {
+		for _, f := range sv.files {
 			f.f.Close()
 		}
 	}()
 	r := bufio.NewReaderSize(in, helperPipe)
 	var hdr [requestSize]byte
 	var p []byte
-	answer := func(op byte, id uint32, err error) error {
-		msg, errno := "", syscall.Errno(0)
-		if err != nil {
-			msg = err.Error()
-			errors.As(err, &errno)
-		}
-		b := make([]byte, answerSize, answerSize+len(msg))
-		b[0] = op
-		binary.LittleEndian.PutUint32(b[1:], id)
-		binary.LittleEndian.PutUint32(b[5:], uint32(errno))
-		binary.LittleEndian.PutUint32(b[9:], uint32(len(msg)))
-		_, err = out.Write(append(b, msg...))
-		return err
-	}
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -349,8 +334,6 @@ func ServeHelper(dir string, in io.Reader, out io.Writer) error {
 			}
 			return err
 		}
-		op, id := hdr[0], binary.LittleEndian.Uint32(hdr[1:])
-		off := int64(binary.LittleEndian.Uint64(hdr[5:]))
 		n := int(binary.LittleEndian.Uint32(hdr[13:]))
 		if cap(p) < n {
 			p = make([]byte, n)
@@ -359,52 +342,83 @@ func ServeHelper(dir string, in io.Reader, out io.Writer) error {
 		if _, err := io.ReadFull(r, p); err != nil {
 			return err
 		}
-		f := files[id]
-		var werr error // a failed write or WriteAt, reported once
-		var aerr error
-		switch op {
-		case opSync:
-			aerr = answer(opAnswer, 0, syncfs(int(d.Fd())))
-		case opCreate:
-			path := filepath.Clean(string(p))
-			var nf *os.File
-			err := fmt.Errorf("%s is not under %s", path, dir)
-			if strings.HasPrefix(path, dir+string(filepath.Separator)) {
-				nf, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-			}
-			if err == nil {
-				files[id] = &file{f: nf}
-			}
-			aerr = answer(opAnswer, id, err)
-		case opWrite, opWriteAt:
-			if f == nil || f.err != nil {
-				break
-			}
-			if op == opWrite {
-				_, werr = f.f.Write(p)
-			} else {
-				_, werr = f.f.WriteAt(p, off)
-			}
-			if werr != nil {
-				f.err = werr
-				aerr = answer(opFailed, id, werr)
-			}
-		case opFileSync, opClose:
-			err := errors.New("no such file")
-			if f != nil {
-				if op == opFileSync {
-					err = f.f.Sync()
-				} else {
-					err = f.f.Close()
-					delete(files, id)
-				}
-			}
-			aerr = answer(opAnswer, id, err)
-		default:
-			return fmt.Errorf("recordings: disk helper: unknown request %q", op)
-		}
-		if aerr != nil {
-			return aerr
+		op, id := hdr[0], binary.LittleEndian.Uint32(hdr[1:])
+		if err := sv.serve(op, id, int64(binary.LittleEndian.Uint64(hdr[5:])), p); err != nil {
+			return err
 		}
 	}
+}
+
+// helperServer is ServeHelper's state: the folder and the files it holds open.
+type helperServer struct {
+	dir   string
+	d     *os.File
+	out   io.Writer
+	files map[uint32]*servedFile
+}
+
+type servedFile struct {
+	f      *os.File
+	failed bool // a write failed and was reported: the file takes no more
+}
+
+// serve carries out one request; an error ends the helper (its output is gone, or
+// the request is not one it knows).
+func (sv *helperServer) serve(op byte, id uint32, off int64, p []byte) error {
+	f := sv.files[id]
+	switch op {
+	case opSync:
+		return sv.answer(opAnswer, 0, syncfs(int(sv.d.Fd())))
+	case opCreate:
+		path := filepath.Clean(string(p))
+		if !strings.HasPrefix(path, sv.dir+string(filepath.Separator)) {
+			return sv.answer(opAnswer, id, fmt.Errorf("%s is not under %s", path, sv.dir))
+		}
+		nf, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if err == nil {
+			sv.files[id] = &servedFile{f: nf}
+		}
+		return sv.answer(opAnswer, id, err)
+	case opWrite, opWriteAt:
+		if f == nil || f.failed {
+			return nil
+		}
+		var err error
+		if op == opWrite {
+			_, err = f.f.Write(p)
+		} else {
+			_, err = f.f.WriteAt(p, off)
+		}
+		if err == nil {
+			return nil
+		}
+		f.failed = true
+		return sv.answer(opFailed, id, err)
+	case opFileSync, opClose:
+		if f == nil {
+			return sv.answer(opAnswer, id, errors.New("no such file"))
+		}
+		if op == opFileSync {
+			return sv.answer(opAnswer, id, f.f.Sync())
+		}
+		delete(sv.files, id)
+		return sv.answer(opAnswer, id, f.f.Close())
+	}
+	return fmt.Errorf("recordings: disk helper: unknown request %q", op)
+}
+
+// answer sends an answer or a failure report, with err's errno when it has one.
+func (sv *helperServer) answer(op byte, id uint32, err error) error {
+	msg, errno := "", syscall.Errno(0)
+	if err != nil {
+		msg = err.Error()
+		errors.As(err, &errno)
+	}
+	b := make([]byte, answerSize, answerSize+len(msg))
+	b[0] = op
+	binary.LittleEndian.PutUint32(b[1:], id)
+	binary.LittleEndian.PutUint32(b[5:], uint32(errno))
+	binary.LittleEndian.PutUint32(b[9:], uint32(len(msg)))
+	_, err = sv.out.Write(append(b, msg...))
+	return err
 }
