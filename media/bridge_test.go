@@ -167,19 +167,19 @@ func BenchmarkRelay(b *testing.B) {
 	}
 }
 
-// frameLog is a tap that keeps every frame it is given, in order.
-type frameLog struct {
+// keptFrames is a tap that keeps every frame it is given, in order.
+type keptFrames struct {
 	mu     sync.Mutex
 	frames [][]byte
 }
 
-func (f *frameLog) WriteFrame(_ Codec, p []byte) {
+func (f *keptFrames) WriteFrame(_ Codec, p []byte) {
 	f.mu.Lock()
 	f.frames = append(f.frames, append([]byte(nil), p...))
 	f.mu.Unlock()
 }
 
-func (f *frameLog) firstBytes() []byte {
+func (f *keptFrames) firstBytes() []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b []byte
@@ -224,7 +224,7 @@ func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
 	if !a.tapsNow.Load() {
 		t.Fatal("a relayed leg nobody reads still goes through the jitter buffer")
 	}
-	tap := &frameLog{}
+	tap := &keptFrames{}
 	defer a.Tap(FromParty, tap)()
 	send(100, 0x01)
 	send(101, 0x02)
@@ -245,7 +245,7 @@ func TestRelayedLegTapsFramesAsTheyArrive(t *testing.T) {
 // goes back to de-jittering, and its taps get the de-jittered frames instead.
 func TestRelayedLegReadPacedWhenSomeoneListens(t *testing.T) {
 	a, peerA := relayedPair(t)
-	tap := &frameLog{}
+	tap := &keptFrames{}
 	defer a.Tap(FromParty, tap)()
 	listener := a.Inbound()
 

@@ -35,7 +35,8 @@ const slotCount = int(FrameDuration / time.Millisecond)
 // idle (a 0.3 ms sleep lasts 1 ms), which would put up to a millisecond of jitter on
 // every frame; the kernel's high-resolution timer wakes the poller within microseconds.
 type pacer struct {
-	poll   *poller // its ticked legs are read at each tick, before frames go out
+	poll   *poller   // its ticked legs are read at each tick, before frames go out
+	frames *frameLog // relayed frames for logged sinks, handed over at each tick
 	tick   *os.File
 	tickRC syscall.RawConn
 	wait   func(uintptr) bool // p.readTick, bound once
@@ -53,7 +54,7 @@ type pacer struct {
 }
 
 func newPacer(log *slog.Logger, lateness prometheus.Observer, poll *poller, realtime bool) (*pacer, error) {
-	p := &pacer{poll: poll, stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness, realtime: realtime}
+	p := &pacer{poll: poll, frames: newFrameLog(), stop: make(chan struct{}), done: make(chan struct{}), log: log, lateness: lateness, realtime: realtime}
 	for i := range p.slots {
 		p.slots[i].Store(&[]ticker{})
 	}
@@ -153,6 +154,9 @@ func (p *pacer) run() {
 		if nowMs-from >= int64(slotCount) { // stalled a whole frame: visit every slot once
 			from = nowMs - int64(slotCount) + 1
 		}
+		// The frames logged since the last tick go first: a leg that stops relaying
+		// taps its next frames from this tick, after them.
+		p.frames.tryDrain()
 		if p.poll != nil && p.count.Load() > 0 {
 			p.poll.drainTicked()
 		}

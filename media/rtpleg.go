@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -126,7 +127,7 @@ type RTPLeg struct {
 	relatch atomic.Bool                    // set on renegotiation: latch again
 
 	out       atomic.Pointer[sourceBox]
-	tapsIn    atomic.Pointer[[]Sink]
+	tapsIn    atomic.Pointer[inTaps]
 	tapsOut   atomic.Pointer[[]Sink]
 	tapMu     sync.Mutex
 	in        inboundRing
@@ -242,7 +243,7 @@ func (e *Engine) newLeg(opts RTPLegOptions, tr Transport) *RTPLeg {
 	l.seq = binary.BigEndian.Uint16(rnd[4:])
 	l.ts = binary.BigEndian.Uint32(rnd[6:])
 	l.resume.Store(true)
-	l.tapsIn.Store(&[]Sink{})
+	l.tapsIn.Store(&inTaps{})
 	l.tapsOut.Store(&[]Sink{})
 	l.jb = newJitterBuffer(PCMU, uint32(e.cfg.JitterDelay/time.Second*SampleRate)+uint32(e.cfg.JitterDelay%time.Second*SampleRate/time.Second))
 	l.in.codec = PCMU
@@ -338,10 +339,30 @@ func (l *RTPLeg) SetOutbound(src Source) {
 }
 
 func (l *RTPLeg) Tap(dir Direction, s Sink) (remove func()) {
-	p := &l.tapsIn
-	if dir == ToParty {
-		p = &l.tapsOut
+	if dir == FromParty {
+		l.tapMu.Lock()
+		l.tapsIn.Store(newInTaps(append(slices.Clone(l.tapsIn.Load().all), s)))
+		l.tapMu.Unlock()
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				l.tapMu.Lock()
+				all := slices.Clone(l.tapsIn.Load().all)
+				if i := slices.Index(all, s); i >= 0 {
+					all = slices.Delete(all, i, i+1)
+				}
+				l.tapsIn.Store(newInTaps(all))
+				l.tapMu.Unlock()
+				if _, ok := s.(LoggedSink); ok {
+					// What the sink has in a clock's frame log reaches it before this returns.
+					for _, p := range l.e.pacers {
+						p.frames.drain()
+					}
+				}
+			})
+		}
 	}
+	p := &l.tapsOut
 	l.tapMu.Lock()
 	old := *p.Load()
 	next := append(append(make([]Sink, 0, len(old)+1), old...), s)
@@ -365,6 +386,30 @@ func (l *RTPLeg) Tap(dir Direction, s Sink) (remove func()) {
 			p.Store(&next)
 		})
 	}
+}
+
+// inTaps is a leg's inbound taps, replaced whole when one is added or removed.
+type inTaps struct {
+	all []Sink // every one, in order: the paced path calls them each frame
+	// How tapNow hands them a relayed frame: up to four logged sinks (a recording)
+	// through the clock's frame log, held here and not behind another pointer, which
+	// would be one more cache miss per packet; the others at once.
+	logged  [4]LoggedSink
+	nLogged int
+	now     []Sink
+}
+
+func newInTaps(all []Sink) *inTaps {
+	t := &inTaps{all: all}
+	for _, s := range all {
+		if ls, ok := s.(LoggedSink); ok && t.nLogged < len(t.logged) {
+			t.logged[t.nLogged] = ls
+			t.nLogged++
+		} else {
+			t.now = append(t.now, s)
+		}
+	}
+	return t
 }
 
 func (l *RTPLeg) Digits() <-chan Digit     { return l.digits }
@@ -552,7 +597,7 @@ func (l *RTPLeg) frame() {
 				l.deliver(d)
 			}
 		}
-		for _, s := range *l.tapsIn.Load() {
+		for _, s := range l.tapsIn.Load().all {
 			s.WriteFrame(codec, l.inFrame[:])
 		}
 	}
@@ -790,7 +835,7 @@ func (l *RTPLeg) receive(pkt []byte, from netip.AddrPort, now time.Time, h *rtp.
 		l.tapsNow.Store(direct)
 	}
 	if direct && newest {
-		l.tapNow(r.Codec, payload, min(lost, maxTapFill))
+		l.tapNow(r.Codec, payload, min(lost, maxTapFill), now)
 	}
 	if lost > 0 {
 		l.e.m.lost.Add(float64(lost))
@@ -809,8 +854,18 @@ const maxTapFill = 3
 // silence for packets lost just before it. receive calls it in sequence order only (a
 // late or repeated packet is left out: its moment has passed), with at most maxTapFill
 // lost ones, so the taps' 20 ms frames keep the party's timeline.
-func (l *RTPLeg) tapNow(c Codec, payload []byte, gap int) {
-	for _, s := range *l.tapsIn.Load() {
+func (l *RTPLeg) tapNow(c Codec, payload []byte, gap int, now time.Time) {
+	t := l.tapsIn.Load()
+	if t.nLogged > 0 {
+		fl := l.pacer.frames
+		for _, s := range t.logged[:t.nLogged] {
+			for range gap {
+				fl.add(s, c, silentFrame(c), now)
+			}
+			fl.add(s, c, payload, now)
+		}
+	}
+	for _, s := range t.now {
 		for range gap {
 			s.WriteFrame(c, silentFrame(c))
 		}

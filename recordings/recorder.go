@@ -224,14 +224,18 @@ func (q *ring) release(cl *cell) {
 
 // sink is one stream into one channel.
 type sink struct {
-	r    *Recorder
-	side side
-	id   uint32
+	r      *Recorder
+	side   side
+	id     uint32
+	warmed uint32 // WarmFrame's, written only by the media clock that drains this sink's frames
 }
 
-func (s *sink) WriteFrame(c media.Codec, p []byte) { s.r.push(s, c, p) }
+func (s *sink) WriteFrame(c media.Codec, p []byte) { s.r.push(s, c, p, s.r.now()) }
 
-var _ media.Sink = (*sink)(nil)
+// WriteFrameAt takes a relayed frame from the media clock's frame log (see media.LoggedSink).
+func (s *sink) WriteFrameAt(c media.Codec, p []byte, at time.Time) { s.r.push(s, c, p, at) }
+
+var _ media.LoggedSink = (*sink)(nil)
 
 // stream is the writer's view of one sink.
 type stream struct {
@@ -297,7 +301,7 @@ func (r *Recorder) newSink(s side) media.Sink {
 // Path is where the recording is written.
 func (r *Recorder) Path() string { return r.path }
 
-func (r *Recorder) push(s *sink, c media.Codec, p []byte) {
+func (r *Recorder) push(s *sink, c media.Codec, p []byte, now time.Time) {
 	if r.closed.Load() || r.paused.Load() {
 		return
 	}
@@ -305,7 +309,7 @@ func (r *Recorder) push(s *sink, c media.Codec, p []byte) {
 		r.dropped.Add(1)
 		return
 	}
-	at := int64(r.now().Sub(r.t0))
+	at := int64(now.Sub(r.t0))
 	// Most of the time nobody else holds the layout: lay the frame out now, behind
 	// whatever waits in the ring, and skip the ring's copy (a cold one: each cell is
 	// reused every 2.56 s). The writer holds it while it writes, another producer

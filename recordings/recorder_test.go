@@ -1182,3 +1182,54 @@ func closeAndRead(t *testing.T, r *Recorder) []byte {
 	}
 	return b
 }
+
+// viaLog hands frames over the way the media clock's frame log does (media.LoggedSink):
+// warmed first, then written with their arrival time.
+type viaLog struct {
+	s   media.LoggedSink
+	clk *fakeClock
+}
+
+func (v viaLog) WriteFrame(c media.Codec, p []byte) {
+	at := v.clk.Now()
+	v.s.WarmFrame(at)
+	v.s.WarmFrame(at.Add(-time.Hour)) // warming any time changes nothing
+	v.s.WriteFrameAt(c, p, at)
+}
+
+// Frames handed over through the media clock's frame log make the same file as frames
+// written as they come.
+func TestLoggedFramesMakeTheSameFile(t *testing.T) {
+	clk := newFakeClock()
+	s, _ := testStore(t, clk)
+	record := func(id string, logged bool) []byte {
+		clk.Set(0)
+		r, err := s.Start(id, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, right := r.Left(), r.Right()
+		if logged {
+			left, right = viaLog{left.(media.LoggedSink), clk}, viaLog{right.(media.LoggedSink), clk}
+		}
+		caller := newFeeder(left, media.PCMU, 3*time.Millisecond, 1000, 0, 3*time.Second)
+		agent := newFeeder(right, media.PCMA, 11*time.Millisecond, 1700, 500*time.Millisecond, 2500*time.Millisecond)
+		run(r, clk, 3*time.Second, rand.New(rand.NewPCG(7, 7)), nil, caller, agent)
+		info, err := r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(info.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	live, logged := record("live", false), record("logged", true)
+	if len(live) != headerSize+3*byteRate {
+		t.Fatalf("the recording has %d bytes, want %d", len(live), headerSize+3*byteRate)
+	}
+	if !bytes.Equal(live, logged) {
+		t.Fatal("frames handed over through the frame log made another file than frames written as they came")
+	}
+}

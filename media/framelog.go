@@ -1,0 +1,114 @@
+package media
+
+import (
+	"sync"
+	"time"
+)
+
+// A LoggedSink is a Sink that can take a relayed party's frames a moment later, in
+// batches, with the time each arrived (a call recording). A leg whose packets are
+// relayed does not call such a sink as each packet arrives: it copies the frame into its
+// media clock's frame log, a small buffer that stays in the processor's cache, and the
+// clock hands the log's frames over at its next millisecond tick.
+//
+// Why: a sink's own memory (a recorder's slot layout, its locks, its streams) is touched
+// once per frame, every 20 ms, and has long left the cache by then. Called as each packet
+// arrives, every one of those cache misses waits for the one before it; handed a batch,
+// WarmFrame first touches every frame's memory, so the misses overlap, and WriteFrameAt then
+// finds it cached.
+type LoggedSink interface {
+	Sink
+	// WarmFrame touches what WriteFrameAt will touch for a frame that arrived at at; it
+	// must not change anything.
+	WarmFrame(at time.Time)
+	// WriteFrameAt is WriteFrame for a frame that arrived at at.
+	WriteFrameAt(c Codec, p []byte, at time.Time)
+}
+
+// frameLogSize is how many frames a frame log holds between two ticks of its clock: 1,000
+// relayed calls bring 100 a millisecond.
+const frameLogSize = 1024
+
+type loggedFrame struct {
+	to    LoggedSink
+	at    time.Time
+	codec Codec
+	n     uint8
+	data  [FrameSamples]byte
+}
+
+type frameBatch struct {
+	n int
+	f [frameLogSize]loggedFrame
+}
+
+// frameLog collects frames for LoggedSinks between two ticks of a media clock. Any
+// goroutine appends; drain hands them over in order, one drain at a time. Two batches
+// take turns: producers fill one while the drain empties the other.
+type frameLog struct {
+	mu      sync.Mutex
+	cur     *frameBatch
+	drainMu sync.Mutex
+	spare   *frameBatch // held by the drain
+}
+
+func newFrameLog() *frameLog {
+	return &frameLog{cur: new(frameBatch), spare: new(frameBatch)}
+}
+
+// add copies a frame in. When the log is full (its clock stalled for 10 ms) it drains it
+// first, here, so that a sink's frames keep their order.
+func (fl *frameLog) add(to LoggedSink, c Codec, p []byte, at time.Time) {
+	for range 2 {
+		fl.mu.Lock()
+		if b := fl.cur; b.n < len(b.f) {
+			f := &b.f[b.n]
+			f.to, f.at, f.codec = to, at, c
+			f.n = uint8(copy(f.data[:], p))
+			b.n++
+			fl.mu.Unlock()
+			return
+		}
+		fl.mu.Unlock()
+		fl.drain()
+	}
+	to.WriteFrameAt(c, p, at) // filled again at once by other producers: give it now
+}
+
+// drain hands every frame added so far to its sink: first WarmFrame for all of them,
+// then WriteFrameAt in order.
+func (fl *frameLog) drain() {
+	fl.drainMu.Lock()
+	defer fl.drainMu.Unlock()
+	fl.drainLocked()
+}
+
+// tryDrain is the clock's drain: it never waits. If another goroutine is draining (a tap
+// being removed, a producer that found the log full), that one hands the frames over.
+func (fl *frameLog) tryDrain() {
+	if fl.drainMu.TryLock() {
+		defer fl.drainMu.Unlock()
+		fl.drainLocked()
+	}
+}
+
+func (fl *frameLog) drainLocked() {
+	fl.mu.Lock()
+	b := fl.cur
+	if b.n == 0 {
+		fl.mu.Unlock()
+		return
+	}
+	fl.cur, fl.spare = fl.spare, b
+	fl.mu.Unlock()
+	frames := b.f[:b.n]
+	for i := range frames {
+		frames[i].to.WarmFrame(frames[i].at)
+	}
+	for i := range frames {
+		f := &frames[i]
+		f.to.WriteFrameAt(f.codec, f.data[:f.n], f.at)
+		f.to = nil // keeps no sink alive
+	}
+	b.n = 0
+}
