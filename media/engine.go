@@ -103,6 +103,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			e.Close()
 			return nil, err
 		}
+		pc.frames.log, pc.frames.panics = e.log, m.legPanics
 		e.pacers = append(e.pacers, pc)
 	}
 	return e, nil
@@ -237,7 +238,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16}}),
 		dtmfIgnored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_dtmf_ignored_total", Help: "Telephone-event packets ignored as malformed or absurd."}),
 		digitOverflow: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_dtmf_overflow_total", Help: "Digits dropped because nobody read them."}),
-		legPanics:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_media_leg_panics_total", Help: "Legs ended by a panic in their media path."}),
+		legPanics:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_media_leg_panics_total", Help: "Panics in the media path: a leg's, which ends the leg, or a recording tap's, which loses a frame."}),
 	}
 	m.dropMalformed = drops.WithLabelValues("malformed")
 	m.dropSource = drops.WithLabelValues("unexpected_source")

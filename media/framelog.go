@@ -1,8 +1,12 @@
 package media
 
 import (
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A LoggedSink is a Sink that can take a relayed party's frames a moment later, in
@@ -46,6 +50,9 @@ type frameBatch struct {
 // goroutine appends; drain hands them over in order, one drain at a time. Two batches
 // take turns: producers fill one while the drain empties the other.
 type frameLog struct {
+	log    *slog.Logger       // for a sink that panics (nil: slog's default)
+	panics prometheus.Counter // the engine's leg panics (nil: none)
+
 	mu      sync.Mutex
 	cur     *frameBatch
 	drainMu sync.Mutex
@@ -102,13 +109,54 @@ func (fl *frameLog) drainLocked() {
 	fl.cur, fl.spare = fl.spare, b
 	fl.mu.Unlock()
 	frames := b.f[:b.n]
+	fl.warm(frames)
+	for i := 0; i < len(frames); {
+		i = fl.write(frames, i)
+	}
+	for i := range frames {
+		frames[i].to = nil // keeps no sink alive
+	}
+	b.n = 0
+}
+
+// warm calls WarmFrame for every frame. A sink that panics (a bug) ends the warming,
+// which only makes the writes slower, and is reported.
+func (fl *frameLog) warm(frames []loggedFrame) {
+	defer func() {
+		if r := recover(); r != nil {
+			fl.panicked("warming a frame", r)
+		}
+	}()
 	for i := range frames {
 		frames[i].to.WarmFrame(frames[i].at)
 	}
-	for i := range frames {
-		f := &frames[i]
+}
+
+// write hands frames[from:] over in order and returns len(frames), or the index just
+// past a frame whose sink panicked (a bug: that frame is lost, reported, and the
+// others still go out; the clock goes on).
+func (fl *frameLog) write(frames []loggedFrame, from int) (next int) {
+	next = from
+	defer func() {
+		if r := recover(); r != nil {
+			fl.panicked("handing a frame over", r)
+			next++
+		}
+	}()
+	for ; next < len(frames); next++ {
+		f := &frames[next]
 		f.to.WriteFrameAt(f.codec, f.data[:f.n], f.at)
-		f.to = nil // keeps no sink alive
 	}
-	b.n = 0
+	return next
+}
+
+func (fl *frameLog) panicked(what string, r any) {
+	if fl.panics != nil {
+		fl.panics.Inc()
+	}
+	log := fl.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error("media: panic in a logged sink, "+what, "panic", fmt.Sprint(r))
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // loggedFrames is a LoggedSink that keeps what it is given and when, and notes each
@@ -211,6 +214,57 @@ func TestRelayedLegLogsFramesForLoggedSinks(t *testing.T) {
 		s := sent[arrivals[i]]
 		if at.Before(s) || at.After(s.Add(25*time.Millisecond)) {
 			t.Errorf("frame %d stamped %s after its packet was sent, want its arrival (0 to 25 ms)", i, fmt.Sprint(at.Sub(s)))
+		}
+	}
+}
+
+// panicky is a logged sink with a bug: it panics on one frame, or in every WarmFrame.
+type panicky struct {
+	loggedFrames
+	bad        byte
+	warmPanics bool
+}
+
+func (p *panicky) WarmFrame(at time.Time) {
+	if p.warmPanics {
+		panic("warm")
+	}
+	p.loggedFrames.WarmFrame(at)
+}
+
+func (p *panicky) WriteFrameAt(c Codec, b []byte, at time.Time) {
+	if b[0] == p.bad {
+		panic("bad frame")
+	}
+	p.loggedFrames.WriteFrameAt(c, b, at)
+}
+
+// A sink that panics loses the frame it panicked on, and only that: the other frames
+// of the batch, its own and other sinks', are handed over, the panic is counted, and the
+// drain returns (the clock goes on).
+func TestFrameLogSurvivesAPanickingSink(t *testing.T) {
+	for _, warmPanics := range []bool{false, true} {
+		fl := newFrameLog()
+		fl.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "panics"})
+		bug := &panicky{bad: 0x03, warmPanics: warmPanics}
+		ok := &loggedFrames{}
+		for i := byte(1); i <= 5; i++ {
+			fl.add(bug, PCMU, frameOf(i, FrameSamples), time.Now())
+			fl.add(ok, PCMU, frameOf(0x10+i, FrameSamples), time.Now())
+		}
+		fl.drain()
+		if got, want := bug.firstBytes(), []byte{1, 2, 4, 5}; !bytes.Equal(got, want) {
+			t.Errorf("warm panics %v: the buggy sink got % x, want % x", warmPanics, got, want)
+		}
+		if got, want := ok.firstBytes(), []byte{0x11, 0x12, 0x13, 0x14, 0x15}; !bytes.Equal(got, want) {
+			t.Errorf("warm panics %v: the other sink got % x, want % x", warmPanics, got, want)
+		}
+		want := 1.0
+		if warmPanics {
+			want = 2 // the warming and the bad frame
+		}
+		if got := testutil.ToFloat64(fl.panics); got != want {
+			t.Errorf("warm panics %v: %v panics counted, want %v", warmPanics, got, want)
 		}
 	}
 }

@@ -1215,15 +1215,7 @@ func TestLoggedFramesMakeTheSameFile(t *testing.T) {
 		caller := newFeeder(left, media.PCMU, 3*time.Millisecond, 1000, 0, 3*time.Second)
 		agent := newFeeder(right, media.PCMA, 11*time.Millisecond, 1700, 500*time.Millisecond, 2500*time.Millisecond)
 		run(r, clk, 3*time.Second, rand.New(rand.NewPCG(7, 7)), nil, caller, agent)
-		info, err := r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(info.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return closeAndRead(t, r)
 	}
 	live, logged := record("live", false), record("logged", true)
 	if len(live) != headerSize+3*byteRate {
