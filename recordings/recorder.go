@@ -18,6 +18,14 @@
 // through the ring before: a copy into a cell last touched seconds ago, 2.8 % of
 // the server's samples at 200 recorded calls, on top of the layout's own.)
 //
+// A relayed party's frames do not come as each packet arrives: the leg copies them
+// into its media clock's frame log and the clock hands them over at its next tick,
+// a batch at a time (a sink is a media.LoggedSink). For each batch WarmFrame first
+// reads every frame's recorder and staging slot, then WriteFrameAt lays the frames
+// out: a recorder's memory has left the cache in the 20 ms since its last frame, and
+// the misses of a batch's recorders then overlap instead of each waiting for the
+// one before (in B4 at 400 recorded calls, 11 % less CPU per relayed packet).
+//
 // # Writing
 //
 // One writer per store, not one per recording: it pumps the open recordings one
