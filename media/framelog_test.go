@@ -268,3 +268,49 @@ func TestFrameLogSurvivesAPanickingSink(t *testing.T) {
 		}
 	}
 }
+
+// warmLeg reads legs of every shape (not configured, not started, relaying to a leg over
+// another transport, relayed UDP legs) and changes nothing a packet or the stats see.
+// (Race builds do not warm: this test runs the reads in the suite's run without -race.)
+func TestWarmLegReadsAnyLegAndChangesNothing(t *testing.T) {
+	e := newTestEngine(t)
+	bare, err := e.NewRTPLeg(RTPLegOptions{ID: "bare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	ta, _ := newPipe()
+	overPipe, _ := e.NewLeg(RTPLegOptions{ID: "pipe"}, ta)
+	defer overPipe.Close()
+	overPipe.Configure(Remote{Codec: PCMU, Send: true, Recv: true})
+	a, peerA := relayedPair(t)
+	b := a.relayTo.Load()
+	if b == nil {
+		t.Fatal("the pair does not relay")
+	}
+	bare.relayTo.Store(overPipe) // a relay to a leg without a socket
+	defer bare.relayTo.Store(nil)
+	dst := net.UDPAddrFromAddrPort(a.LocalAddr())
+	peerA.WriteToUDP(rtpPacket(0, 1, FrameSamples, 0xa11ce, frameOf(1, FrameSamples)), dst)
+	time.Sleep(50 * time.Millisecond)
+	legs := []*RTPLeg{bare, overPipe, a, b}
+	received := func() (s []string) {
+		for _, l := range legs {
+			st := l.Stats()
+			s = append(s, fmt.Sprint(st.PacketsIn, st.Dropped, st.Late, st.LatchChanges, st.Remote))
+		}
+		return s
+	}
+	before := received()
+	for range 3 {
+		for _, l := range legs {
+			warmLeg(l)
+		}
+	}
+	if after := received(); fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("the legs' receive figures changed by warming: %v → %v", before, after)
+	}
+	if got := a.Stats().PacketsIn; got != 1 {
+		t.Errorf("the relayed leg received %d packets, want 1", got)
+	}
+}
