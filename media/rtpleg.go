@@ -339,53 +339,43 @@ func (l *RTPLeg) SetOutbound(src Source) {
 }
 
 func (l *RTPLeg) Tap(dir Direction, s Sink) (remove func()) {
-	if dir == FromParty {
-		l.tapMu.Lock()
-		l.tapsIn.Store(newInTaps(append(slices.Clone(l.tapsIn.Load().all), s)))
-		l.tapMu.Unlock()
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				l.tapMu.Lock()
-				all := slices.Clone(l.tapsIn.Load().all)
-				if i := slices.Index(all, s); i >= 0 {
-					all = slices.Delete(all, i, i+1)
-				}
-				l.tapsIn.Store(newInTaps(all))
-				l.tapMu.Unlock()
-				if _, ok := s.(LoggedSink); ok {
-					// What the sink has in a clock's frame log reaches it before this returns.
-					for _, p := range l.e.pacers {
-						p.frames.drain()
-					}
-				}
-			})
-		}
-	}
-	p := &l.tapsOut
 	l.tapMu.Lock()
-	old := *p.Load()
-	next := append(append(make([]Sink, 0, len(old)+1), old...), s)
-	p.Store(&next)
+	l.setTaps(dir, append(slices.Clone(l.taps(dir)), s))
 	l.tapMu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			l.tapMu.Lock()
-			defer l.tapMu.Unlock()
-			cur := *p.Load()
-			next := make([]Sink, 0, len(cur))
-			removed := false
-			for _, x := range cur {
-				if !removed && x == s {
-					removed = true
-					continue
-				}
-				next = append(next, x)
+			all := slices.Clone(l.taps(dir))
+			if i := slices.Index(all, s); i >= 0 {
+				all = slices.Delete(all, i, i+1)
 			}
-			p.Store(&next)
+			l.setTaps(dir, all)
+			l.tapMu.Unlock()
+			if _, ok := s.(LoggedSink); ok && dir == FromParty {
+				// What the sink has in a clock's frame log reaches it before this returns.
+				for _, p := range l.e.pacers {
+					p.frames.drain()
+				}
+			}
 		})
 	}
+}
+
+// taps is one direction's taps; setTaps replaces them (the caller holds tapMu).
+func (l *RTPLeg) taps(dir Direction) []Sink {
+	if dir == ToParty {
+		return *l.tapsOut.Load()
+	}
+	return l.tapsIn.Load().all
+}
+
+func (l *RTPLeg) setTaps(dir Direction, all []Sink) {
+	if dir == ToParty {
+		l.tapsOut.Store(&all)
+		return
+	}
+	l.tapsIn.Store(newInTaps(all))
 }
 
 // inTaps is a leg's inbound taps, replaced whole when one is added or removed.

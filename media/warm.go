@@ -21,9 +21,7 @@ func warmLeg(l *RTPLeg) uint64 {
 	if r := l.remote.Load(); r != nil {
 		x += uint64(r.Codec)
 	}
-	if t := l.tapsIn.Load(); t != nil {
-		x += uint64(t.nLogged)
-	}
+	x += uint64(l.tapsIn.Load().nLogged)
 	t := l.relayTo.Load()
 	if t == nil {
 		return x
