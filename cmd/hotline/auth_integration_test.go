@@ -370,8 +370,12 @@ func TestRecordingsDiskHelper(t *testing.T) {
 	if err := h.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if nice := helperNice(t, h); nice != 10 {
+	nice, notIdle := helperThreads(t, h)
+	if nice != 10 {
 		t.Errorf("the helper's serving thread runs at nice %d, want 10", nice)
+	}
+	if notIdle != 0 {
+		t.Errorf("%d of the helper's threads are not SCHED_IDLE", notIdle)
 	}
 	// Stopping the server (Ctrl-C, systemd) signals the whole group: the helper
 	// stays until the server is done with it.
@@ -390,23 +394,27 @@ func TestRecordingsDiskHelper(t *testing.T) {
 	}
 }
 
-// helperNice is the highest nice value among the disk helper's threads.
-func helperNice(t *testing.T, h *recordings.Helper) int {
+// helperThreads reads the disk helper's threads: the highest nice value among them,
+// and how many run under another policy than SCHED_IDLE.
+func helperThreads(t *testing.T, h *recordings.Helper) (nice, notIdle int) {
 	t.Helper()
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", h.Pid()))
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("the helper's threads: %v", err)
 	}
-	most := -20
+	nice = -20
 	for _, p := range tasks {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue // a thread that ended
 		}
 		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if nice, err := strconv.Atoi(f[16]); err == nil { // field 19: nice
-			most = max(most, nice)
+		if n, err := strconv.Atoi(f[16]); err == nil { // field 19: nice
+			nice = max(nice, n)
+		}
+		if f[38] != "5" { // field 41: policy (5: SCHED_IDLE)
+			notIdle++
 		}
 	}
-	return most
+	return nice, notIdle
 }
