@@ -104,6 +104,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			return nil, err
 		}
 		pc.frames.log, pc.frames.panics = e.log, m.legPanics
+		pl.frames = pc.frames
 		e.pacers = append(e.pacers, pc)
 	}
 	return e, nil

@@ -13,7 +13,8 @@ import (
 // batches, with the time each arrived (a call recording). A leg whose packets are
 // relayed does not call such a sink as each packet arrives: it copies the frame into its
 // media clock's frame log, a small buffer that stays in the processor's cache, and the
-// clock hands the log's frames over at its next millisecond tick.
+// poller that relayed them hands the log's frames over after each batch it served (the
+// clock, at its next millisecond tick, any that a relay on another goroutine left).
 //
 // Why: a sink's own memory (a recorder's slot layout, its locks, its streams) is touched
 // once per frame, every 20 ms, and has long left the cache by then. Called as each packet
@@ -29,8 +30,8 @@ type LoggedSink interface {
 	WriteFrameAt(c Codec, p []byte, at time.Time)
 }
 
-// frameLogSize is how many frames a frame log holds between two ticks of its clock: 1,000
-// relayed calls bring 100 a millisecond.
+// frameLogSize is how many frames a frame log holds between two drains: a poller's batch
+// is at most 64 frames; should its drains stall, 1,000 relayed calls bring 100 a millisecond.
 const frameLogSize = 1024
 
 type loggedFrame struct {
@@ -46,7 +47,7 @@ type frameBatch struct {
 	f [frameLogSize]loggedFrame
 }
 
-// frameLog collects frames for LoggedSinks between two ticks of a media clock. Any
+// frameLog collects frames for LoggedSinks between two drains. Any
 // goroutine appends; drain hands them over in order, one drain at a time. Two batches
 // take turns: producers fill one while the drain empties the other.
 type frameLog struct {
@@ -63,7 +64,7 @@ func newFrameLog() *frameLog {
 	return &frameLog{cur: new(frameBatch), spare: new(frameBatch)}
 }
 
-// add copies a frame in. When the log is full (its clock stalled for 10 ms) it drains it
+// add copies a frame in. When the log is full (its drains stalled for 10 ms) it drains it
 // first, here, so that a sink's frames keep their order.
 func (fl *frameLog) add(to LoggedSink, c Codec, p []byte, at time.Time) {
 	for range 2 {
@@ -90,8 +91,9 @@ func (fl *frameLog) drain() {
 	fl.drainLocked()
 }
 
-// tryDrain is the clock's drain: it never waits. If another goroutine is draining (a tap
-// being removed, a producer that found the log full), that one hands the frames over.
+// tryDrain is the poller's and the clock's drain: it never waits. If another goroutine
+// is draining (a tap being removed, a producer that found the log full), that one hands
+// the frames over.
 func (fl *frameLog) tryDrain() {
 	if fl.drainMu.TryLock() {
 		defer fl.drainMu.Unlock()

@@ -314,3 +314,53 @@ func TestWarmLegReadsAnyLegAndChangesNothing(t *testing.T) {
 		t.Errorf("the relayed leg received %d packets, want 1", got)
 	}
 }
+
+// stuckTicker holds its media clock in its first tick until released.
+type stuckTicker struct {
+	in      chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckTicker) tick(time.Time) {
+	s.once.Do(func() {
+		close(s.in)
+		<-s.release
+	})
+}
+
+// The poller hands a batch's logged frames over after the batch, without waiting for the
+// media clock: a clock held up (here by a tick that does not return) delays no recording.
+func TestPollerHandsOverLoggedFramesAfterItsBatch(t *testing.T) {
+	a, peerA := relayedPair(t)
+	time.Sleep(readerIdle + 20*time.Millisecond)
+	dst := net.UDPAddrFromAddrPort(a.LocalAddr())
+	send := func(seq uint16, fill byte) {
+		peerA.WriteToUDP(rtpPacket(0, seq, uint32(seq)*FrameSamples, 0xa11ce, frameOf(fill, FrameSamples)), dst)
+	}
+	send(99, 0x00)
+	time.Sleep(2 * FrameDuration)
+	logged := &loggedFrames{}
+	untap := a.Tap(FromParty, logged)
+	defer untap()
+
+	stuck := &stuckTicker{in: make(chan struct{}), release: make(chan struct{})}
+	start := time.Now()
+	a.pacer.add(stuck, start)
+	defer a.pacer.remove(stuck, start)
+	defer close(stuck.release)
+	select {
+	case <-stuck.in:
+	case <-time.After(time.Second):
+		t.Fatal("the media clock never ticked")
+	}
+	send(100, 0x01)
+	send(101, 0x02)
+	deadline := time.Now().Add(time.Second)
+	for len(logged.firstBytes()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got, want := logged.firstBytes(), []byte{0x01, 0x02}; !bytes.Equal(got, want) {
+		t.Fatalf("with the clock held, the logged tap got % x, want % x", got, want)
+	}
+}

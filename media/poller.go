@@ -36,6 +36,7 @@ type poller struct {
 	file   *os.File
 	rc     syscall.RawConn
 	poll   func(uintptr) bool // p.pollOnce, bound once (a method value allocates)
+	frames *frameLog          // its media clock's: the batch's logged frames are handed over after it
 
 	mu     sync.Mutex
 	legs   map[uint64]*pollEntry // by registration id (the epoll event's data)
@@ -174,6 +175,12 @@ func (p *poller) pollOnce(uintptr) bool {
 	n, ok := p.batch(p.epfd, &p.live)
 	if !ok {
 		return true // EINTR: try again at once
+	}
+	if n > 0 && p.frames != nil {
+		// The frames this batch relayed go to the recordings now, while they are in the
+		// cache, in a piece of work as small as the batch: left to the clock's next tick,
+		// a tick that came late found milliseconds of them and held the processor as long.
+		p.frames.tryDrain()
 	}
 	return n > 0
 }
