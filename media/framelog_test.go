@@ -269,9 +269,9 @@ func TestFrameLogSurvivesAPanickingSink(t *testing.T) {
 	}
 }
 
-// warmLeg reads legs of every shape (not configured, not started, relaying to a leg over
-// another transport, relayed UDP legs) and changes nothing a packet or the stats see.
-// (Race builds do not warm: this test runs the reads in the suite's run without -race.)
+// warmLeg and warmTick read legs of every shape (not configured, not started, relaying to
+// a leg over another transport, relayed UDP legs) and change nothing a packet or the stats
+// see. (Race builds do not warm: this test runs the reads in the suite's run without -race.)
 func TestWarmLegReadsAnyLegAndChangesNothing(t *testing.T) {
 	e := newTestEngine(t)
 	bare, err := e.NewRTPLeg(RTPLegOptions{ID: "bare"})
@@ -305,6 +305,7 @@ func TestWarmLegReadsAnyLegAndChangesNothing(t *testing.T) {
 	for range 3 {
 		for _, l := range legs {
 			warmLeg(l)
+			warmTick(l)
 		}
 	}
 	if after := received(); fmt.Sprint(before) != fmt.Sprint(after) {

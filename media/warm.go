@@ -41,3 +41,29 @@ func warmLeg(l *RTPLeg) uint64 {
 	}
 	return x
 }
+
+// warmTick reads what the media clock's tick of l will touch (tick and frame): the
+// leg's clock and send state, its signalled parameters, taps, relay, digit queue,
+// timeout and RTCP times. The clock calls it for every leg of a slot before it ticks the
+// first; like warmLeg it reads without locks and uses nothing it reads.
+func warmTick(l *RTPLeg) uint64 {
+	x := uint64(l.frames) + uint64(l.start.UnixNano()) + uint64(l.nextRTCP.UnixNano()) + uint64(l.ts)
+	x += uint64(l.lastTick) + uint64(l.lastRelay) + uint64(l.dtmfOut.pending.Load()) + uint64(l.lastRx.Load())
+	x += uint64(l.opts.RTPTimeout)
+	if l.closed.Load() || l.tapsNow.Load() || l.timedOut.Load() {
+		x++
+	}
+	if r := l.remote.Load(); r != nil {
+		x += uint64(r.Codec) + uint64(r.DTMFPT)
+	}
+	if t := l.tapsOut.Load(); t != nil {
+		x += uint64(len(*t))
+	}
+	if d := l.sendTo.Load(); d != nil {
+		x += uint64(d.Port())
+	}
+	if l.relayFrom.Load() != nil {
+		x++
+	}
+	return x
+}
